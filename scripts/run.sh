@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets up (installs what is missing, builds in Release) and runs avowd on an embedded SQLite database.
+# Safe to run again: it reuses the build and the data directory (default ./data, or AVOW_DATA_DIR).
+# Extra arguments go to `avowd serve`, e.g. scripts/run.sh --listen 127.0.0.1:9000 --dev
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+apt_ensure "${AVOW_BUILD_PACKAGES[@]}"
+build "$AVOW_ROOT/build/release" Release -DAVOW_BUILD_TESTS=OFF -DAVOW_BUILD_BENCH=OFF -- avowd
+say "starting avowd"
+exec "$AVOW_ROOT/build/release/src/server/avowd" serve --data-dir "${AVOW_DATA_DIR:-$AVOW_ROOT/data}" "$@"

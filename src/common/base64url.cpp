@@ -1,0 +1,90 @@
+#include "common/base64url.h"
+
+#include <array>
+
+namespace avow {
+namespace {
+
+constexpr char kUrlAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr char kStdAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+constexpr std::array<std::int8_t, 256> make_table(const char* alphabet) {
+  std::array<std::int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<std::int8_t>(i);
+  return t;
+}
+constexpr auto kUrlTable = make_table(kUrlAlphabet);
+constexpr auto kStdTable = make_table(kStdAlphabet);
+
+std::string encode(const unsigned char* p, std::size_t n, const char* alphabet, bool pad) {
+  std::string out;
+  out.reserve((n + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    std::uint32_t v = (p[i] << 16) | (p[i + 1] << 8) | p[i + 2];
+    out.push_back(alphabet[(v >> 18) & 63]);
+    out.push_back(alphabet[(v >> 12) & 63]);
+    out.push_back(alphabet[(v >> 6) & 63]);
+    out.push_back(alphabet[v & 63]);
+  }
+  if (n - i == 1) {
+    std::uint32_t v = p[i] << 16;
+    out.push_back(alphabet[(v >> 18) & 63]);
+    out.push_back(alphabet[(v >> 12) & 63]);
+    if (pad) out.append("==");
+  } else if (n - i == 2) {
+    std::uint32_t v = (p[i] << 16) | (p[i + 1] << 8);
+    out.push_back(alphabet[(v >> 18) & 63]);
+    out.push_back(alphabet[(v >> 12) & 63]);
+    out.push_back(alphabet[(v >> 6) & 63]);
+    if (pad) out.push_back('=');
+  }
+  return out;
+}
+
+Result<std::string> decode(std::string_view text, const std::array<std::int8_t, 256>& table, const char* what) {
+  if (text.size() % 4 == 1) return fail(ErrorCode::kInvalidArgument, std::string(what) + ": impossible length");
+  std::string out;
+  out.reserve(text.size() * 3 / 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    const int v = table[static_cast<unsigned char>(c)];
+    if (v < 0) return fail(ErrorCode::kInvalidArgument, std::string(what) + ": invalid character");
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+    return fail(ErrorCode::kInvalidArgument, std::string(what) + ": non-zero trailing bits");
+  return out;
+}
+
+}  // namespace
+
+std::string base64url_encode(std::string_view bytes) {
+  return encode(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), kUrlAlphabet, false);
+}
+
+std::string base64url_encode(std::span<const std::uint8_t> bytes) {
+  return encode(bytes.data(), bytes.size(), kUrlAlphabet, false);
+}
+
+Result<std::string> base64url_decode(std::string_view text) { return decode(text, kUrlTable, "base64url"); }
+
+std::string base64_encode(std::string_view bytes) {
+  return encode(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), kStdAlphabet, true);
+}
+
+Result<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return fail(ErrorCode::kInvalidArgument, "base64: length is not a multiple of 4");
+  std::size_t pad = 0;
+  while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
+  return decode(text.substr(0, text.size() - pad), kStdTable, "base64");
+}
+
+}  // namespace avow
