@@ -25,22 +25,6 @@ bool equals_ascii_nocase(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-Result<Cloud> parse_cloud(std::string_view name) {
-  if (name == "global") return Cloud::kGlobal;
-  if (name == "usgov") return Cloud::kUsGov;
-  if (name == "china") return Cloud::kChina;
-  return fail(ErrorCode::kInvalidArgument, "cloud must be one of global, usgov, china");
-}
-
-std::string_view to_string(Cloud cloud) {
-  switch (cloud) {
-    case Cloud::kGlobal: return "global";
-    case Cloud::kUsGov: return "usgov";
-    case Cloud::kChina: return "china";
-  }
-  return "global";
-}
-
 const CloudProfile& profile(Cloud cloud) { return kProfiles[static_cast<int>(cloud)]; }
 
 std::string CloudProfile::v2_issuer(std::string_view tenant) const {

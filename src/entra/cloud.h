@@ -3,8 +3,7 @@
 // A cloud fixes the hosts Avow trusts: the issuers of the id_token_hint, the URL of Microsoft's signing keys,
 // and the only redirect URIs a response may ever be posted to.
 //
-//   auto cloud = parse_cloud("usgov");                      // Result<Cloud>
-//   const CloudProfile& p = profile(*cloud);
+//   const CloudProfile& p = profile(integration.cloud);      // store::Cloud, parsed by domain::parse_cloud
 //   p.v2_issuer("72f988bf-…")  → "https://login.microsoftonline.us/72f988bf-…/v2.0"
 #pragma once
 
@@ -12,14 +11,12 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "store/records.h"
 
 namespace avow::entra {
 
-enum class Cloud { kGlobal, kUsGov, kChina };
-
-// "global" | "usgov" | "china" (the spelling used in configuration, the CLI and the database).
-Result<Cloud> parse_cloud(std::string_view name);
-std::string_view to_string(Cloud cloud);
+// The cloud enum and its spelling ("global" | "usgov" | "china") belong to the model (store/records.h).
+using Cloud = store::Cloud;
 
 struct CloudProfile {
   Cloud cloud;

@@ -7,15 +7,6 @@ namespace {
 
 constexpr const char* kTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
-TEST(Cloud, ParsesKnownNamesOnly) {
-  EXPECT_EQ(*parse_cloud("global"), Cloud::kGlobal);
-  EXPECT_EQ(*parse_cloud("usgov"), Cloud::kUsGov);
-  EXPECT_EQ(*parse_cloud("china"), Cloud::kChina);
-  EXPECT_FALSE(parse_cloud("Global"));
-  EXPECT_FALSE(parse_cloud(""));
-  EXPECT_EQ(to_string(Cloud::kUsGov), "usgov");
-}
-
 TEST(Cloud, ProfilesMatchTheContract) {
   EXPECT_EQ(profile(Cloud::kGlobal).eam_redirect_uri(),
             "https://login.microsoftonline.com/common/federation/externalauthprovider");

@@ -1,0 +1,231 @@
+// Challenges, scan codes and used hints: the rows an MFA flow moves through.
+#include <nlohmann/json.hpp>
+
+#include "store/repo_util.h"
+#include "store/repositories.h"
+
+namespace avow::store {
+
+using detail::map_one;
+using detail::map_rows;
+using detail::require;
+using detail::RowReader;
+using detail::won;
+
+namespace {
+
+#define AVOW_CHALLENGE_COLUMNS                                                                                 \
+  "id, org_id, kind, user_id, admin_id, integration_id, state, number, choices, context, nonce, state_param, " \
+  "redirect_uri, client_id, hint_sub, created_at, expires_at, decided_at, decided_by_device, completed_at"
+
+std::string choices_to_json(const std::vector<int>& choices) { return nlohmann::json(choices).dump(); }
+
+Result<std::vector<int>> choices_from_json(const std::string& text) {
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return fail(ErrorCode::kInternal, "challenges.choices is not a JSON array");
+  std::vector<int> out;
+  for (const auto& e : j) {
+    if (!e.is_number_integer()) return fail(ErrorCode::kInternal, "challenges.choices holds a non-integer");
+    out.push_back(e.get<int>());
+  }
+  return out;
+}
+
+Result<ChallengeRecord> read_challenge(const Row& row) {
+  RowReader r(row);
+  ChallengeRecord c;
+  c.id = r.text();
+  c.org_id = r.text();
+  c.kind = r.enumeration<ChallengeKind>();
+  c.user_id = r.opt_text();
+  c.admin_id = r.opt_text();
+  c.integration_id = r.opt_text();
+  c.state = r.enumeration<ChallengeState>();
+  c.number = r.int32();
+  const std::string choices = r.text();
+  c.context = r.text();
+  c.nonce = r.text();
+  c.state_param = r.text();
+  c.redirect_uri = r.text();
+  c.client_id = r.text();
+  c.hint_sub = r.text();
+  c.created_at = r.int64();
+  c.expires_at = r.int64();
+  c.decided_at = r.opt_int64();
+  c.decided_by_device = r.opt_text();
+  c.completed_at = r.opt_int64();
+  AVOW_TRY(r.status());
+  auto ch = choices_from_json(choices);
+  AVOW_TRY(ch);
+  c.choices = std::move(*ch);
+  return c;
+}
+
+#define AVOW_SCAN_CODE_COLUMNS                                                                                \
+  "id, org_id, code_hash, purpose, user_id, admin_id, challenge_id, details, state, created_at, expires_at, " \
+  "consumed_at, consumed_by_device"
+
+Result<ScanCodeRecord> read_scan_code(const Row& row) {
+  RowReader r(row);
+  ScanCodeRecord s;
+  s.id = r.text();
+  s.org_id = r.opt_text();
+  s.code_hash = r.text();
+  s.purpose = r.enumeration<ScanCodePurpose>();
+  s.user_id = r.opt_text();
+  s.admin_id = r.opt_text();
+  s.challenge_id = r.opt_text();
+  s.details = r.text();
+  s.state = r.enumeration<ScanCodeState>();
+  s.created_at = r.int64();
+  s.expires_at = r.int64();
+  s.consumed_at = r.opt_int64();
+  s.consumed_by_device = r.opt_text();
+  AVOW_TRY(r.status());
+  return s;
+}
+
+}  // namespace
+
+// ===================================================================== ChallengeRepo
+
+Status ChallengeRepo::create(const ChallengeRecord& c) {
+  AVOW_TRY(db_.execute(
+      "INSERT INTO challenges (" AVOW_CHALLENGE_COLUMNS
+      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+      {c.id,
+       c.org_id,
+       to_string(c.kind),
+       c.user_id,
+       c.admin_id,
+       c.integration_id,
+       to_string(c.state),
+       c.number,
+       choices_to_json(c.choices),
+       c.context,
+       c.nonce,
+       c.state_param,
+       c.redirect_uri,
+       c.client_id,
+       c.hint_sub,
+       c.created_at,
+       c.expires_at,
+       c.decided_at,
+       c.decided_by_device,
+       c.completed_at}));
+  return ok();
+}
+
+Result<ChallengeRecord> ChallengeRepo::get(std::string_view id) {
+  return require(
+      map_one<ChallengeRecord>(db_.query_one("SELECT " AVOW_CHALLENGE_COLUMNS " FROM challenges WHERE id = $1", {id}),
+                               read_challenge),
+      "challenge");
+}
+
+Result<std::optional<ChallengeRecord>> ChallengeRepo::find_pending_for_user(std::string_view user_id) {
+  return map_one<ChallengeRecord>(
+      db_.query_one("SELECT " AVOW_CHALLENGE_COLUMNS " FROM challenges WHERE user_id = $1 AND state = 'pending'",
+                    {user_id}),
+      read_challenge);
+}
+
+Result<std::optional<ChallengeRecord>> ChallengeRepo::find_pending_for_admin(std::string_view admin_id) {
+  return map_one<ChallengeRecord>(
+      db_.query_one("SELECT " AVOW_CHALLENGE_COLUMNS " FROM challenges WHERE admin_id = $1 AND state = 'pending'",
+                    {admin_id}),
+      read_challenge);
+}
+
+Result<std::vector<ChallengeRecord>> ChallengeRepo::list_pending_for_device(std::string_view device_id) {
+  return map_rows<ChallengeRecord>(
+      db_.query("SELECT " AVOW_CHALLENGE_COLUMNS " FROM challenges WHERE state = 'pending' AND ("
+                " user_id IN (SELECT b.user_id FROM bindings b WHERE b.device_id = $1 AND b.status = 'active') OR"
+                " admin_id IN (SELECT a.id FROM admins a WHERE a.device_id = $1 AND a.disabled_at IS NULL))"
+                " ORDER BY created_at, id",
+                {device_id}),
+      read_challenge);
+}
+
+Result<bool> ChallengeRepo::decide(std::string_view id, ChallengeState to, std::string_view device_id, UnixTime at) {
+  if (to != ChallengeState::kApproved && to != ChallengeState::kDenied) {
+    return fail(ErrorCode::kInvalidArgument, "a device decides a challenge only to approved or denied");
+  }
+  // The expiry is part of the guard: an answer that arrives after expires_at loses even if no sweeper ran.
+  return won(
+      db_.execute("UPDATE challenges SET state = $2, decided_at = $4, decided_by_device = $3 "
+                  "WHERE id = $1 AND state = 'pending' AND expires_at > $4",
+                  {id, to_string(to), device_id, at}));
+}
+
+Result<bool> ChallengeRepo::close_pending(std::string_view id, ChallengeState to, UnixTime at) {
+  if (to != ChallengeState::kExpired && to != ChallengeState::kCancelled) {
+    return fail(ErrorCode::kInvalidArgument, "a pending challenge closes only to expired or cancelled");
+  }
+  return won(db_.execute("UPDATE challenges SET state = $2, decided_at = $3 WHERE id = $1 AND state = 'pending'",
+                         {id, to_string(to), at}));
+}
+
+Result<std::int64_t> ChallengeRepo::expire_due(UnixTime now) {
+  return db_.execute(
+      "UPDATE challenges SET state = 'expired', decided_at = $1 WHERE state = 'pending' AND expires_at <= $1", {now});
+}
+
+Result<bool> ChallengeRepo::mark_completed(std::string_view id, UnixTime at) {
+  return won(db_.execute(
+      "UPDATE challenges SET completed_at = $2 WHERE id = $1 AND state <> 'pending' AND completed_at IS NULL",
+      {id, at}));
+}
+
+// ===================================================================== ScanCodeRepo
+
+Status ScanCodeRepo::create(const ScanCodeRecord& s) {
+  AVOW_TRY(
+      db_.execute("INSERT INTO scan_codes (" AVOW_SCAN_CODE_COLUMNS
+                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                  {s.id, s.org_id, s.code_hash, to_string(s.purpose), s.user_id, s.admin_id, s.challenge_id, s.details,
+                   to_string(s.state), s.created_at, s.expires_at, s.consumed_at, s.consumed_by_device}));
+  return ok();
+}
+
+Result<ScanCodeRecord> ScanCodeRepo::get(std::string_view id) {
+  return require(
+      map_one<ScanCodeRecord>(db_.query_one("SELECT " AVOW_SCAN_CODE_COLUMNS " FROM scan_codes WHERE id = $1", {id}),
+                              read_scan_code),
+      "scan code");
+}
+
+Result<std::optional<ScanCodeRecord>> ScanCodeRepo::find_by_hash(std::string_view code_hash) {
+  return map_one<ScanCodeRecord>(
+      db_.query_one("SELECT " AVOW_SCAN_CODE_COLUMNS " FROM scan_codes WHERE code_hash = $1", {code_hash}),
+      read_scan_code);
+}
+
+Result<bool> ScanCodeRepo::consume(std::string_view id, const std::optional<std::string>& device_id, UnixTime at) {
+  return won(
+      db_.execute("UPDATE scan_codes SET state = 'consumed', consumed_at = $3, consumed_by_device = $2 "
+                  "WHERE id = $1 AND state = 'active' AND expires_at > $3",
+                  {id, device_id, at}));
+}
+
+Result<bool> ScanCodeRepo::expire(std::string_view id) {
+  return won(db_.execute("UPDATE scan_codes SET state = 'expired' WHERE id = $1 AND state = 'active'", {id}));
+}
+
+Result<std::int64_t> ScanCodeRepo::expire_due(UnixTime now) {
+  return db_.execute("UPDATE scan_codes SET state = 'expired' WHERE state = 'active' AND expires_at <= $1", {now});
+}
+
+// ===================================================================== UsedHintRepo
+
+Result<bool> UsedHintRepo::record_once(std::string_view key, UnixTime expires_at) {
+  return won(
+      db_.execute("INSERT INTO used_hints (hint_key, expires_at) VALUES ($1, $2) ON CONFLICT (hint_key) DO NOTHING",
+                  {key, expires_at}));
+}
+
+Result<std::int64_t> UsedHintRepo::purge_expired(UnixTime now) {
+  return db_.execute("DELETE FROM used_hints WHERE expires_at <= $1", {now});
+}
+
+}  // namespace avow::store

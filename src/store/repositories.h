@@ -1,0 +1,265 @@
+// avow/store/repositories.h — every read and write of the model, written once over `Db`.
+//
+// A repository is a thin, stateless view of one table on one connection; make one where you need it:
+//
+//   Result<Connection> conn = database->connection();
+//   ChallengeRepo challenges(**conn);
+//   Result<bool> won = challenges.decide(id, ChallengeState::kApproved, device_id, clock.unix_now());
+//   if (won && !*won) { … someone else decided first … }
+//
+// Conventions:
+// - `get` returns kNotFound when the row does not exist; `find_*` returns std::nullopt instead.
+// - `create` returns kAlreadyExists when a unique key is taken, kInvalidArgument when a referenced row is
+//   missing (foreign key) or a value breaks a CHECK constraint.
+// - State changes that can race are compare-and-set: one UPDATE guarded by the expected current state,
+//   returning true when this call made the change and false when the row was not in that state (another
+//   actor won, or the row does not exist). Call them inside Db::transaction when several must agree.
+// - Other errors are those of Db (kUnavailable when the database is busy or gone, kInternal otherwise).
+// There is no SQL anywhere outside store/.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "store/db.h"
+#include "store/records.h"
+
+namespace avow::store {
+
+class OrgRepo {
+ public:
+  explicit OrgRepo(Db& db) : db_(db) {}
+  Status create(const OrgRecord& org);
+  Result<OrgRecord> get(std::string_view id);
+  Result<std::vector<OrgRecord>> list(int limit = 100, int offset = 0);
+  // kNotFound when there is no such org.
+  Status rename(std::string_view id, std::string_view name);
+
+ private:
+  Db& db_;
+};
+
+class AdminRepo {
+ public:
+  explicit AdminRepo(Db& db) : db_(db) {}
+  Status create(const AdminRecord& admin);
+  Result<AdminRecord> get(std::string_view id);
+  Result<std::optional<AdminRecord>> find_by_email(std::string_view org_id, std::string_view email);
+  Result<std::optional<AdminRecord>> find_by_device(std::string_view device_id);
+  Result<std::vector<AdminRecord>> list_by_org(std::string_view org_id);
+  // Admins of `org_id` with role owner and not disabled.
+  Result<std::int64_t> count_active_owners(std::string_view org_id);
+  // kNotFound when there is no such admin.
+  Status set_device(std::string_view id, const std::optional<std::string>& device_id);
+  Status set_role(std::string_view id, AdminRole role);
+  // CAS enabled → disabled at `at`.
+  Result<bool> disable(std::string_view id, UnixTime at);
+  // CAS disabled → enabled.
+  Result<bool> enable(std::string_view id);
+
+ private:
+  Db& db_;
+};
+
+class IntegrationRepo {
+ public:
+  explicit IntegrationRepo(Db& db) : db_(db) {}
+  // kAlreadyExists also when the client_id is taken.
+  Status create(const IntegrationRecord& integration);
+  Result<IntegrationRecord> get(std::string_view id);
+  Result<std::optional<IntegrationRecord>> find_by_client_id(std::string_view client_id);
+  Result<std::vector<IntegrationRecord>> list_by_org(std::string_view org_id);
+  // Rewrites the editable settings (name, directory_id, app_id, cloud, claim, guest policy and tenants) of
+  // the row with `integration.id`; id, org, client_id, status and times are left alone. kNotFound if absent.
+  Status update_settings(const IntegrationRecord& integration);
+  // CAS `from` → `to`.
+  Result<bool> set_status(std::string_view id, IntegrationStatus from, IntegrationStatus to);
+  // kNotFound when there is no such integration.
+  Status mark_success(std::string_view id, UnixTime at);
+
+ private:
+  Db& db_;
+};
+
+class UserRepo {
+ public:
+  explicit UserRepo(Db& db) : db_(db) {}
+  // kAlreadyExists also when (org_id, tenant_id, object_id) is taken.
+  Status create(const UserRecord& user);
+  Result<UserRecord> get(std::string_view id);
+  Result<std::optional<UserRecord>> find_by_identity(std::string_view org_id, std::string_view tenant_id,
+                                                     std::string_view object_id);
+  // Ordered by creation, oldest first.
+  Result<std::vector<UserRecord>> list_by_org(std::string_view org_id, int limit = 100, int offset = 0);
+  // kNotFound when there is no such user.
+  Status update_profile(std::string_view id, std::string_view upn, std::string_view display_name, bool is_guest);
+  // CAS active → locked, stamping locked_at.
+  Result<bool> lock(std::string_view id, UnixTime at);
+  // CAS locked → active, clearing locked_at and the failure counter.
+  Result<bool> unlock(std::string_view id);
+  // kNotFound when there is no such user.
+  Status set_allow_new_device(std::string_view id, bool allow);
+  // CAS allow_new_device 1 → 0: true when this call used up the admin's permission.
+  Result<bool> consume_allow_new_device(std::string_view id);
+  // Adds one failed answer; returns the new count. kNotFound when there is no such user.
+  Result<int> record_failure(std::string_view id);
+  // Stamps last_sign_in_at and clears the failure counter. kNotFound when there is no such user.
+  Status record_sign_in(std::string_view id, UnixTime at);
+
+ private:
+  Db& db_;
+};
+
+class DeviceRepo {
+ public:
+  explicit DeviceRepo(Db& db) : db_(db) {}
+  Status create(const DeviceRecord& device);
+  Result<DeviceRecord> get(std::string_view id);
+  Result<std::vector<DeviceRecord>> list_by_org(std::string_view org_id);
+  // Active devices with an active binding to `user_id`.
+  Result<std::vector<DeviceRecord>> list_active_for_user(std::string_view user_id);
+  // CAS active → revoked at `at`.
+  Result<bool> revoke(std::string_view id, UnixTime at);
+  // The following return kNotFound when there is no such device.
+  Status touch(std::string_view id, UnixTime at);
+  Status set_push(std::string_view id, PushPlatform platform, const std::optional<std::string>& token);
+  Status rename(std::string_view id, std::string_view name);
+
+ private:
+  Db& db_;
+};
+
+class BindingRepo {
+ public:
+  explicit BindingRepo(Db& db) : db_(db) {}
+  // kAlreadyExists when the pair already has an active binding.
+  Status create(const BindingRecord& binding);
+  Result<BindingRecord> get(std::string_view id);
+  Result<std::optional<BindingRecord>> find_active(std::string_view user_id, std::string_view device_id);
+  Result<std::vector<BindingRecord>> list_for_user(std::string_view user_id);
+  Result<std::vector<BindingRecord>> list_for_device(std::string_view device_id);
+  // Active bindings of `user_id` whose device is active too.
+  Result<std::int64_t> count_active_for_user(std::string_view user_id);
+  // CAS active → revoked.
+  Result<bool> revoke(std::string_view id, UnixTime at);
+  // Revokes every active binding of the device / user; returns how many changed.
+  Result<std::int64_t> revoke_all_for_device(std::string_view device_id, UnixTime at);
+  Result<std::int64_t> revoke_all_for_user(std::string_view user_id, UnixTime at);
+
+ private:
+  Db& db_;
+};
+
+class ChallengeRepo {
+ public:
+  explicit ChallengeRepo(Db& db) : db_(db) {}
+  // kAlreadyExists when the user (or admin) already has a pending challenge — the database enforces one.
+  Status create(const ChallengeRecord& challenge);
+  Result<ChallengeRecord> get(std::string_view id);
+  Result<std::optional<ChallengeRecord>> find_pending_for_user(std::string_view user_id);
+  Result<std::optional<ChallengeRecord>> find_pending_for_admin(std::string_view admin_id);
+  // Pending challenges a device may answer: those of users it is actively bound to, and admin sign-ins of
+  // the admin it belongs to. Oldest first.
+  Result<std::vector<ChallengeRecord>> list_pending_for_device(std::string_view device_id);
+  // CAS pending → `to` (approved or denied) by `device_id` at `at`. kInvalidArgument for another `to`.
+  Result<bool> decide(std::string_view id, ChallengeState to, std::string_view device_id, UnixTime at);
+  // CAS pending → `to` (expired or cancelled) at `at`, no device. kInvalidArgument for another `to`.
+  Result<bool> close_pending(std::string_view id, ChallengeState to, UnixTime at);
+  // Every pending challenge with expires_at <= now becomes expired; returns how many.
+  Result<std::int64_t> expire_due(UnixTime now);
+  // Sets completed_at on a challenge that is no longer pending and has not completed: true exactly once.
+  Result<bool> mark_completed(std::string_view id, UnixTime at);
+
+ private:
+  Db& db_;
+};
+
+class ScanCodeRepo {
+ public:
+  explicit ScanCodeRepo(Db& db) : db_(db) {}
+  Status create(const ScanCodeRecord& code);
+  Result<ScanCodeRecord> get(std::string_view id);
+  Result<std::optional<ScanCodeRecord>> find_by_hash(std::string_view code_hash);
+  // CAS active and unexpired at `at` → consumed by `device_id`. False when consumed, expired or absent.
+  Result<bool> consume(std::string_view id, const std::optional<std::string>& device_id, UnixTime at);
+  // CAS active → expired (a code withdrawn early, or one found past its time).
+  Result<bool> expire(std::string_view id);
+  // Every active code with expires_at <= now becomes expired; returns how many.
+  Result<std::int64_t> expire_due(UnixTime now);
+
+ private:
+  Db& db_;
+};
+
+// One-time use of Entra hint + nonce pairs (replay protection).
+class UsedHintRepo {
+ public:
+  explicit UsedHintRepo(Db& db) : db_(db) {}
+  // Records `key` until `expires_at`: true the first time, false when it is already recorded (a replay).
+  Result<bool> record_once(std::string_view key, UnixTime expires_at);
+  // Forgets keys whose expires_at <= now; returns how many.
+  Result<std::int64_t> purge_expired(UnixTime now);
+
+ private:
+  Db& db_;
+};
+
+struct AuditQuery {
+  std::optional<std::string> org_id;
+  std::optional<std::string> user_id;
+  std::optional<std::string> integration_id;
+  std::optional<std::string> kind;
+  std::optional<std::int64_t> before_id;  // keyset paging: events with id < before_id
+  int limit = 50;                         // clamped to [1, 500]
+};
+
+class AuditRepo {
+ public:
+  explicit AuditRepo(Db& db) : db_(db) {}
+  // Appends an event (its `id` is ignored) and returns the id the database gave it.
+  Result<std::int64_t> append(const AuditEventRecord& event);
+  // Newest first.
+  Result<std::vector<AuditEventRecord>> list(const AuditQuery& query);
+  // Deletes events older than `at` (retention); returns how many.
+  Result<std::int64_t> purge_before(UnixTime at);
+
+ private:
+  Db& db_;
+};
+
+class SessionRepo {
+ public:
+  explicit SessionRepo(Db& db) : db_(db) {}
+  Status create(const SessionRecord& session);
+  Result<std::optional<SessionRecord>> find(std::string_view id_hash);
+  // CAS: stamps last_seen_at = at and idle_expires_at on a session that is not revoked and has not expired
+  // (idle or absolute) at `at`. False otherwise.
+  Result<bool> touch(std::string_view id_hash, UnixTime at, UnixTime idle_expires_at);
+  // CAS not revoked → revoked.
+  Result<bool> revoke(std::string_view id_hash, UnixTime at);
+  Result<std::int64_t> revoke_all_for_admin(std::string_view admin_id, UnixTime at);
+  // Deletes sessions past either expiry, or revoked, before `now`; returns how many.
+  Result<std::int64_t> purge_expired(UnixTime now);
+
+ private:
+  Db& db_;
+};
+
+// Backs crypto::SigningKeyStore (the server adapts SigningKeyRow ⇄ crypto::SigningKeyRecord).
+class SigningKeyRepo {
+ public:
+  explicit SigningKeyRepo(Db& db) : db_(db) {}
+  // Every key, oldest first.
+  Result<std::vector<SigningKeyRow>> load_all();
+  // Inserts, or replaces every field of the key with the same kid.
+  Status save(const SigningKeyRow& key);
+
+ private:
+  Db& db_;
+};
+
+}  // namespace avow::store

@@ -1,0 +1,251 @@
+// Races between connections on one file: compare-and-set winners, the one-pending rule, busy retries.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <latch>
+#include <thread>
+
+#include "test_support.h"
+
+namespace avow::store {
+namespace {
+
+using testing::kT0;
+using testing::make_challenge;
+using testing::open_file;
+using testing::open_or_die;
+using testing::Seed;
+using testing::TempDir;
+
+// Runs a(db_a) and b(db_b) on two threads released together; returns both results.
+template <class A, class B>
+auto race(Database& db_a, Database& db_b, A a, B b) {
+  std::latch start(2);
+  auto run = [&start](Database& db, auto fn) {
+    auto conn = db.connection();
+    EXPECT_TRUE(conn);
+    start.arrive_and_wait();
+    return fn(**conn);
+  };
+  auto fa = std::async(std::launch::async, run, std::ref(db_a), a);
+  auto fb = std::async(std::launch::async, run, std::ref(db_b), b);
+  return std::make_pair(fa.get(), fb.get());
+}
+
+class RaceTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    const std::string path = dir_.file("race.db");
+    first_ = open_file(path, 2);
+    ASSERT_TRUE(first_->migrate());
+    // Param true: two separate Database objects (as two processes would be), so SQLite's own locking
+    // decides; false: two connections of one pool.
+    second_ = GetParam() ? open_file(path, 2) : first_;
+    auto c = first_->connection();
+    ASSERT_TRUE(c);
+    s_ = testing::seed(**c);
+  }
+
+  TempDir dir_;
+  std::shared_ptr<Database> first_, second_;
+  Seed s_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, RaceTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "TwoDatabases" : "OnePool"; });
+
+TEST_P(RaceTest, ExactlyOneDeciderWins) {
+  for (int round = 0; round < 20; ++round) {
+    ChallengeRecord c = make_challenge(s_.org.id, s_.user.id, s_.integration.id);
+    {
+      auto conn = first_->connection();
+      ASSERT_TRUE(ChallengeRepo(**conn).create(c));
+    }
+    auto [approve, deny] = race(
+        *first_, *second_,
+        [&](Db& db) { return ChallengeRepo(db).decide(c.id, ChallengeState::kApproved, s_.device.id, kT0 + 1); },
+        [&](Db& db) { return ChallengeRepo(db).decide(c.id, ChallengeState::kDenied, s_.device.id, kT0 + 1); });
+    ASSERT_TRUE(approve) << approve.error().message;
+    ASSERT_TRUE(deny) << deny.error().message;
+    ASSERT_NE(*approve, *deny) << "round " << round;
+    auto conn = first_->connection();
+    EXPECT_EQ(ChallengeRepo(**conn).get(c.id)->state, *approve ? ChallengeState::kApproved : ChallengeState::kDenied);
+  }
+}
+
+TEST_P(RaceTest, OnlyOnePendingChallengeCanBeCreated) {
+  for (int round = 0; round < 20; ++round) {
+    ChallengeRecord a = make_challenge(s_.org.id, s_.user.id, s_.integration.id);
+    ChallengeRecord b = make_challenge(s_.org.id, s_.user.id, s_.integration.id);
+    auto [ra, rb] = race(
+        *first_, *second_, [&](Db& db) { return ChallengeRepo(db).create(a); },
+        [&](Db& db) { return ChallengeRepo(db).create(b); });
+    ASSERT_NE(ra.has_value(), rb.has_value()) << "round " << round;
+    const Error& lost = ra ? rb.error() : ra.error();
+    EXPECT_EQ(lost.code, ErrorCode::kAlreadyExists) << lost.message;
+    auto conn = first_->connection();
+    ASSERT_TRUE(ChallengeRepo(**conn).close_pending(ra ? a.id : b.id, ChallengeState::kCancelled, kT0).value());
+  }
+}
+
+TEST_P(RaceTest, AScanCodeIsConsumedOnce) {
+  for (int round = 0; round < 20; ++round) {
+    ScanCodeRecord s;
+    s.id = new_id();
+    s.org_id = s_.org.id;
+    s.code_hash = new_id();
+    s.user_id = s_.user.id;
+    s.created_at = kT0;
+    s.expires_at = kT0 + 60;
+    {
+      auto conn = first_->connection();
+      ASSERT_TRUE(ScanCodeRepo(**conn).create(s));
+    }
+    auto consume = [&](Db& db) { return ScanCodeRepo(db).consume(s.id, s_.device.id, kT0 + 1); };
+    auto [ra, rb] = race(*first_, *second_, consume, consume);
+    ASSERT_TRUE(ra && rb);
+    EXPECT_NE(*ra, *rb) << "round " << round;
+  }
+}
+
+TEST_P(RaceTest, ConcurrentTransactionsAllCommit) {
+  constexpr int kThreads = 4, kEach = 25;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Database& db = t % 2 ? *second_ : *first_;
+      for (int i = 0; i < kEach; ++i) {
+        Status st = db.transaction([&](Db& tx) -> Status {
+          AVOW_TRY(tx.execute("UPDATE users SET failed_attempts = failed_attempts + 1 WHERE id = $1", {s_.user.id}));
+          return ok();
+        });
+        if (!st) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto conn = first_->connection();
+  EXPECT_EQ(UserRepo(**conn).get(s_.user.id)->failed_attempts, kThreads * kEach);
+}
+
+// Holds the file's write lock on another Database until released.
+class WriteLockHolder {
+ public:
+  explicit WriteLockHolder(Database& db) {
+    thread_ = std::thread([this, &db] {
+      Status st = db.transaction([&](Db& tx) -> Status {
+        AVOW_TRY(tx.execute("UPDATE orgs SET name = 'held'"));
+        held_.count_down();
+        release_.wait();
+        return ok();
+      });
+      EXPECT_TRUE(st) << st.error().message;
+      done_.count_down();
+    });
+    held_.wait();
+  }
+  void release() {
+    if (!released_) release_.count_down();
+    released_ = true;
+  }
+  void wait_done() { done_.wait(); }
+  ~WriteLockHolder() {
+    release();
+    thread_.join();
+  }
+
+ private:
+  std::latch held_{1}, release_{1}, done_{1};
+  bool released_ = false;
+  std::thread thread_;
+};
+
+TEST(RetryTest, BusyTransactionIsRetriedAndSucceeds) {
+  TempDir dir;
+  const std::string path = dir.file("retry.db");
+  auto holder_db = open_file(path, 1);
+  ASSERT_TRUE(holder_db->migrate());
+  Seed s;
+  {
+    auto c = holder_db->connection();
+    ASSERT_TRUE(c);
+    s = testing::seed(**c);
+  }
+
+  std::atomic<int> retries{0};
+  WriteLockHolder* holder_ptr = nullptr;
+  SqliteOptions opts;
+  opts.path = path;
+  opts.pool_size = 1;
+  opts.busy_timeout = std::chrono::milliseconds(0);  // report SQLITE_BUSY at once
+  opts.max_transaction_attempts = 5;
+  opts.on_transaction_retry = [&](int attempt, const Error& error) {
+    ++retries;
+    EXPECT_EQ(attempt, 1);
+    EXPECT_EQ(error.code, ErrorCode::kUnavailable);
+    // Let the other writer finish before the next attempt, so that attempt must succeed.
+    holder_ptr->release();
+    holder_ptr->wait_done();
+  };
+  auto retrying = open_or_die(opts);
+  ASSERT_TRUE(retrying);
+
+  WriteLockHolder holder(*holder_db);
+  holder_ptr = &holder;
+  int runs = 0;
+  Status st = retrying->transaction([&](Db& tx) -> Status {
+    ++runs;
+    return OrgRepo(tx).rename(s.org.id, "after");
+  });
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(retries.load(), 1);
+  EXPECT_EQ(runs, 1);  // the function runs only once BEGIN IMMEDIATE has the lock
+  auto c = retrying->connection();
+  EXPECT_EQ(OrgRepo(**c).get(s.org.id)->name, "after");
+}
+
+TEST(RetryTest, GivesUpAfterTheConfiguredAttempts) {
+  TempDir dir;
+  const std::string path = dir.file("giveup.db");
+  auto holder_db = open_file(path, 1);
+  ASSERT_TRUE(holder_db->migrate());
+  {
+    auto c = holder_db->connection();
+    testing::seed(**c);
+  }
+  std::atomic<int> retries{0};
+  SqliteOptions opts;
+  opts.path = path;
+  opts.pool_size = 1;
+  opts.busy_timeout = std::chrono::milliseconds(0);
+  opts.max_transaction_attempts = 3;
+  opts.on_transaction_retry = [&](int, const Error&) { ++retries; };
+  auto retrying = open_or_die(opts);
+
+  WriteLockHolder holder(*holder_db);
+  int runs = 0;
+  Status st = retrying->transaction([&](Db&) -> Status {
+    ++runs;
+    return ok();
+  });
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(st.error().message.find("3 attempts"), std::string::npos) << st.error().message;
+  EXPECT_EQ(retries.load(), 2);
+  EXPECT_EQ(runs, 0);
+  // An autocommit write outside a transaction reports the busy file as kUnavailable too.
+  auto c = retrying->connection();
+  auto w = (*c)->execute("UPDATE orgs SET name = 'x'");
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().code, ErrorCode::kUnavailable);
+  // Readers are not blocked by the writer (WAL): they see the last committed state.
+  auto r = (*c)->query_one("SELECT COUNT(*) FROM orgs WHERE name = 'held'");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)->int64(0).value(), 0);
+}
+
+}  // namespace
+}  // namespace avow::store
