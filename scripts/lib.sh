@@ -10,7 +10,7 @@ AVOW_BUILD_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.74-dev libssl-dev libsqlite3-dev
   libtomlplusplus-dev nlohmann-json3-dev libexpected-dev libfmt-dev libspdlog-dev libcli11-dev
-  libcurl4-openssl-dev libqrencode-dev
+  libcurl4-openssl-dev libqrencode-dev libzbar-dev libpng-dev
 )
 # Packages needed only by the tests and benchmarks.
 AVOW_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev openssl)

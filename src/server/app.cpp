@@ -1,0 +1,301 @@
+#include "server/app.h"
+
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/logging.h"
+#include "crypto/keyring.h"
+#include "crypto/sealed.h"
+#include "http/metrics.h"
+#include "http/server.h"
+#include "server/dev_tls.h"
+#include "server/routes.h"
+#include "server/signing_key_store.h"
+#include "store/database.h"
+
+#ifndef AVOW_VERSION
+#define AVOW_VERSION "0.0.0"
+#endif
+
+namespace avow::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+// How often a running server re-reads the key ring, so `avowd keys rotate` (or another node) takes effect
+// without a restart.
+constexpr auto kKeyRingReloadInterval = std::chrono::seconds(60);
+
+// The data directory, database and key ring, in the order they must be closed (reverse of declaration).
+struct State {
+  std::shared_ptr<store::Database> database;
+  std::unique_ptr<DbSigningKeyStore> key_store;
+  std::unique_ptr<crypto::KeyRing> key_ring;
+
+  State() = default;
+  State(State&&) = default;
+  State& operator=(State&&) = default;
+  ~State() {
+    key_ring.reset();
+    if (database) database->close();
+  }
+};
+
+void report(std::string_view what, const Error& e) {
+  log::error(what, {{"error", e.message}, {"code", to_string(e.code)}});
+}
+
+Status prepare_data_dir(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) return fail(ErrorCode::kUnavailable, "data_dir: cannot create " + dir.string() + ": " + ec.message());
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec) return fail(ErrorCode::kUnavailable, "data_dir: cannot chmod 0700 " + dir.string() + ": " + ec.message());
+    log::info("data directory created", {{"data_dir", dir.string()}});
+    return ok();
+  }
+  if (!fs::is_directory(dir, ec))
+    return fail(ErrorCode::kUnavailable, "data_dir: " + dir.string() + " is not a directory");
+  const fs::perms p = fs::status(dir, ec).permissions();
+  if ((p & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none)
+    log::warn("data directory is accessible by group or others; chmod 700 it", {{"data_dir", dir.string()}});
+  return ok();
+}
+
+// `create`: a first start (serve) creates the data directory, master key and database; the keys
+// subcommands refuse a missing database instead, so a mistyped --data-dir does not mint a new key ring.
+Result<State> open_state(const Config& c, bool create) {
+  if (create) {
+    AVOW_TRY(prepare_data_dir(c.data_dir));
+  } else if (std::error_code ec; !fs::exists(c.database.path, ec)) {
+    return fail(
+        ErrorCode::kNotFound,
+        "database: " + c.database.path + " does not exist (check --data-dir / database.path, or run avowd serve once)");
+  }
+
+  Result<crypto::MasterKey> master = c.keys.master_key.empty()
+                                         ? crypto::MasterKey::load_or_create_file(c.keys.master_key_file)
+                                         : crypto::MasterKey::from_base64url(c.keys.master_key);
+  if (!master)
+    return fail(master.error().code,
+                std::string(c.keys.master_key.empty() ? "keys.master_key_file: " : "keys.master_key: ") +
+                    master.error().message);
+
+  store::SqliteOptions db_options;
+  db_options.path = c.database.path;
+  db_options.pool_size = c.database.pool_size;
+  db_options.busy_timeout = c.database.busy_timeout;
+  db_options.create_if_missing = create;
+  Result<std::shared_ptr<store::Database>> db = store::open_sqlite(db_options);
+  if (!db) return fail(db.error().code, "database: " + db.error().message);
+
+  State state;
+  state.database = std::move(*db);
+  if (Status m = state.database->migrate(); !m) return fail(m.error().code, "database migration: " + m.error().message);
+
+  state.key_store = std::make_unique<DbSigningKeyStore>(state.database);
+  crypto::KeyRingOptions ring_options;
+  ring_options.retired_retention = std::chrono::duration_cast<std::chrono::seconds>(c.keys.retired_retention);
+  auto ring = crypto::KeyRing::open(*state.key_store, *master, SystemClock::instance(), ring_options);
+  if (!ring) return fail(ring.error().code, "key ring: " + ring.error().message);
+  state.key_ring = std::move(*ring);
+  return state;
+}
+
+std::string iso_time(std::int64_t unix_seconds) {
+  if (unix_seconds == 0) return "-";
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void print_keys(const crypto::KeyRing& ring, bool json, std::ostream& out) {
+  const auto keys = ring.list();
+  if (json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& k : keys) {
+      auto time_or_null = [](std::int64_t t) { return t == 0 ? nlohmann::json(nullptr) : nlohmann::json(iso_time(t)); };
+      arr.push_back({{"kid", k.kid},
+                     {"state", crypto::to_string(k.state)},
+                     {"created_at", time_or_null(k.created_at)},
+                     {"activated_at", time_or_null(k.activated_at)},
+                     {"retired_at", time_or_null(k.retired_at)},
+                     {"published", k.published}});
+    }
+    out << nlohmann::json{{"keys", arr}}.dump(2) << "\n";
+    return;
+  }
+  std::size_t kid_width = 3;
+  for (const auto& k : keys) kid_width = std::max(kid_width, k.kid.size());
+  auto row = [&](std::string_view kid, std::string_view state, std::string_view created, std::string_view activated,
+                 std::string_view retired, std::string_view published) {
+    out << std::left << std::setw(static_cast<int>(kid_width)) << kid << "  " << std::setw(8) << state << "  "
+        << std::setw(20) << created << "  " << std::setw(20) << activated << "  " << std::setw(20) << retired << "  "
+        << published << "\n";
+  };
+  row("KID", "STATE", "CREATED", "ACTIVATED", "RETIRED", "PUBLISHED");
+  for (const auto& k : keys)
+    row(k.kid, crypto::to_string(k.state), iso_time(k.created_at), iso_time(k.activated_at), iso_time(k.retired_at),
+        k.published ? "yes" : "no");
+}
+
+http::ServerOptions server_options(const Config& c) {
+  http::ServerOptions o;
+  o.host = c.listen.host;
+  o.port = c.listen.port;
+  o.threads = c.threads;
+  o.blocking_threads = static_cast<std::size_t>(c.database.pool_size);
+  o.max_header_bytes = c.limits.max_header_bytes;
+  o.max_body_bytes = c.limits.max_body_bytes;
+  o.max_target_bytes = c.limits.max_target_bytes;
+  o.max_connections = c.limits.max_connections;
+  o.handshake_timeout = c.limits.handshake_timeout;
+  o.header_timeout = c.limits.header_timeout;
+  o.body_timeout = c.limits.body_timeout;
+  o.idle_timeout = c.limits.idle_timeout;
+  o.write_timeout = c.limits.write_timeout;
+  o.shutdown_grace = c.limits.shutdown_grace;
+  o.handle_signals = true;
+  return o;
+}
+
+// Re-reads the key ring every kKeyRingReloadInterval until stopped (on its own thread: reload blocks).
+void reload_key_ring(std::stop_token stop, crypto::KeyRing* ring) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  while (!cv.wait_for(lock, stop, kKeyRingReloadInterval, [] { return false; })) {
+    if (stop.stop_requested()) return;
+    if (Status s = ring->reload(); !s) report("key ring reload failed", s.error());
+  }
+}
+
+}  // namespace
+
+const char* version() { return AVOW_VERSION; }
+
+int serve(const Config& c, std::ostream& out) {
+  if (Status s = validate_for_serve(c); !s) {
+    std::cerr << s.error().message << "\n";
+    return kExitUsage;
+  }
+
+  http::ServerOptions options = server_options(c);
+  if (c.tls.enabled()) {
+    options.tls = http::TlsFiles{c.tls.cert_file, c.tls.key_file};
+  } else if (c.dev) {
+    if (Status s = prepare_data_dir(c.data_dir); !s) {
+      report("start-up failed", s.error());
+      return kExitFailure;
+    }
+    Result<DevTls> dev = ensure_dev_tls(fs::path(c.data_dir) / "dev-tls", c.listen);
+    if (!dev) {
+      report("start-up failed", dev.error());
+      return kExitFailure;
+    }
+    log::info(dev->created ? "dev TLS certificate created" : "dev TLS certificate reused",
+              {{"cert_file", dev->cert_file}, {"key_file", dev->key_file}});
+    options.tls = http::TlsFiles{dev->cert_file, dev->key_file};
+  }
+
+  Result<State> state = open_state(c, true);
+  if (!state) {
+    report("start-up failed", state.error());
+    return kExitFailure;
+  }
+
+  http::Metrics metrics(version());
+  std::optional<http::Server> server;
+  server.emplace(options, metrics);
+  CoreRouteDeps deps;
+  deps.metrics = &metrics;
+  deps.pool = &server->blocking_pool();
+  deps.database = state->database;
+  deps.key_ring = state->key_ring.get();
+  deps.debug_routes = c.testing.enable_debug_routes;
+  if (Status s = add_core_routes(server->router(), deps); !s) {
+    report("start-up failed", s.error());
+    return kExitFailure;
+  }
+  if (c.testing.enable_debug_routes)
+    log::warn("debug routes enabled (testing.enable_debug_routes); not for production");
+
+  Result<http::Endpoint> bound = server->start();
+  if (!bound) {
+    report("start-up failed", bound.error());
+    return kExitFailure;
+  }
+  ListenAddress actual = c.listen;
+  actual.port = bound->port;
+  const std::string url = derive_public_url(actual, bound->tls);
+  const std::string public_url = c.public_url.empty() ? derive_public_url(actual, bound->tls) : c.public_url;
+
+  out << "avowd listening on " << url << "\n"
+      << "  public URL  " << public_url << "\n"
+      << "  health      " << url << "/healthz\n"
+      << "  readiness   " << url << "/readyz\n"
+      << "  metrics     " << url << "/metrics\n"
+      << "  JWKS        " << url << "/.well-known/jwks.json\n"
+      << std::flush;
+  log::info("listening", {{"url", url},
+                          {"public_url", public_url},
+                          {"tls", bound->tls},
+                          {"dev", c.dev},
+                          {"data_dir", c.data_dir},
+                          {"version", version()},
+                          {"healthz", url + "/healthz"},
+                          {"readyz", url + "/readyz"},
+                          {"metrics", url + "/metrics"}});
+
+  {
+    std::jthread reloader(reload_key_ring, state->key_ring.get());
+    server->run();
+  }                // stops and joins the reloader
+  server.reset();  // ends any connection left past the grace period, before the database closes
+  state->database->close();
+  log::info("stopped");
+  return kExitOk;
+}
+
+int keys_list(const Config& c, bool json, std::ostream& out) {
+  Result<State> state = open_state(c, false);
+  if (!state) {
+    std::cerr << "avowd keys list: " << state.error().message << "\n";
+    return kExitFailure;
+  }
+  print_keys(*state->key_ring, json, out);
+  return kExitOk;
+}
+
+int keys_rotate(const Config& c, bool json, std::ostream& out) {
+  Result<State> state = open_state(c, false);
+  if (!state) {
+    std::cerr << "avowd keys rotate: " << state.error().message << "\n";
+    return kExitFailure;
+  }
+  if (Status s = state->key_ring->rotate(); !s) {
+    std::cerr << "avowd keys rotate: " << s.error().message << "\n";
+    return kExitFailure;
+  }
+  log::info("key ring rotated", {{"active_kid", state->key_ring->active()->kid}});
+  print_keys(*state->key_ring, json, out);
+  return kExitOk;
+}
+
+}  // namespace avow::server
