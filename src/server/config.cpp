@@ -259,6 +259,41 @@ const std::vector<KeySpec>& specs() {
       return assign(get_duration("keys.retired_retention", r, kHourMs, 3650 * kDayMs), c.keys.retired_retention);
     });
 
+    add("entra.keys_url", [](Config& c, const Raw& r) -> Status {
+      auto s = get_string("entra.keys_url", r);
+      if (!s) return tl::unexpected(s.error());
+      if (!s->empty() && !s->starts_with("https://") && !s->starts_with("http://"))
+        return bad("entra.keys_url", r, "expected an http(s) URL, got " + display(r));
+      c.entra.keys_url = *s;
+      return ok();
+    });
+    add("entra.allow_loopback_keys_url", [](Config& c, const Raw& r) {
+      return assign(get_bool("entra.allow_loopback_keys_url", r), c.entra.allow_loopback_keys_url);
+    });
+    add("entra.keys_ca_file",
+        [](Config& c, const Raw& r) { return assign(get_string("entra.keys_ca_file", r), c.entra.keys_ca_file); });
+    add("entra.dev_redirect_uri", [](Config& c, const Raw& r) -> Status {
+      auto s = get_string("entra.dev_redirect_uri", r);
+      if (!s) return tl::unexpected(s.error());
+      if (!s->empty() && !s->starts_with("https://") && !s->starts_with("http://"))
+        return bad("entra.dev_redirect_uri", r, "expected an http(s) URL, got " + display(r));
+      c.entra.dev_redirect_uri = *s;
+      return ok();
+    });
+    add("entra.hint_max_age", [](Config& c, const Raw& r) {
+      return assign(get_duration("entra.hint_max_age", r, kMinuteMs, 60 * kMinuteMs), c.entra.hint_max_age);
+    });
+    // A challenge must end well before Entra abandons the attempt (about 5 minutes).
+    add("flow.challenge_ttl", [](Config& c, const Raw& r) {
+      return assign(get_duration("flow.challenge_ttl", r, 1000, 4 * kMinuteMs), c.flow.challenge_ttl);
+    });
+    add("flow.scan_code_ttl", [](Config& c, const Raw& r) {
+      return assign(get_duration("flow.scan_code_ttl", r, 30 * 1000, 10 * kMinuteMs), c.flow.scan_code_ttl);
+    });
+    add("flow.id_token_ttl", [](Config& c, const Raw& r) {
+      return assign(get_duration("flow.id_token_ttl", r, 60 * 1000, 60 * kMinuteMs), c.flow.id_token_ttl);
+    });
+
     add("testing.enable_debug_routes", [](Config& c, const Raw& r) {
       return assign(get_bool("testing.enable_debug_routes", r), c.testing.enable_debug_routes);
     });
@@ -506,6 +541,10 @@ Result<Config> load_config(const ConfigSources& sources) {
 }
 
 Status validate_for_serve(const Config& c) {
+  if (!c.entra.dev_redirect_uri.empty() && !c.dev)
+    return fail(ErrorCode::kInvalidArgument,
+                "config: entra.dev_redirect_uri: accepted only with dev (--dev); production accepts Microsoft's "
+                "redirect URIs alone");
   if (!c.tls.cert_file.empty() && c.tls.key_file.empty())
     return fail(ErrorCode::kInvalidArgument, "config: tls.key_file: required when tls.cert_file is set");
   if (c.tls.cert_file.empty() && !c.tls.key_file.empty())

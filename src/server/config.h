@@ -73,6 +73,26 @@ struct KeysConfig {
   std::chrono::milliseconds retired_retention{std::chrono::hours(24 * 7)};
 };
 
+struct EntraConfig {
+  // Where Microsoft's signing keys are fetched; empty = the integration's cloud's default (cloud.h). Tests
+  // point it at the Entra simulator.
+  std::string keys_url;
+  // Allows an http:// keys_url on a loopback address (the simulator). Never needed in production.
+  bool allow_loopback_keys_url = false;
+  // A PEM CA bundle trusted for keys_url besides the system's (a simulator with a self-signed certificate).
+  std::string keys_ca_file;
+  // One more redirect URI accepted as EAM besides Microsoft's: the simulator's receiver. Honoured only with
+  // `dev`; without it nothing but Microsoft's URIs is ever accepted.
+  std::string dev_redirect_uri;
+  std::chrono::milliseconds hint_max_age{std::chrono::minutes(10)};
+};
+
+struct FlowConfig {
+  std::chrono::milliseconds challenge_ttl{std::chrono::minutes(2)};  // well under Entra's ~5 minutes
+  std::chrono::milliseconds scan_code_ttl{std::chrono::minutes(3)};
+  std::chrono::milliseconds id_token_ttl{std::chrono::minutes(5)};
+};
+
 struct TestingConfig {
   bool enable_debug_routes = false;  // GET /debug/sleep — for the test suite only
 };
@@ -88,6 +108,8 @@ struct Config {
   LimitsConfig limits;
   DatabaseConfig database;
   KeysConfig keys;
+  EntraConfig entra;
+  FlowConfig flow;
   TestingConfig testing;
   std::string source_file;  // the TOML file read, if any (for messages)
 };

@@ -1,0 +1,286 @@
+// avow/authenticator/device.h — the device side of Avow: its identity and a client of the device API
+// (docs/device-api.md). The `avow` CLI is built on this; so can any other authenticator app.
+//
+//   ClientOptions options{.home = "/home/me/.avow"};
+//   Result<DeviceIdentity> id = DeviceIdentity::load(options.home);   // kNotFound before enrolment
+//   DeviceClient client(options, id ? std::optional(*id) : std::nullopt);
+//   auto bound = client.scan("https://avow.example.com/s/Xk3…");      // enrols (and saves) first if needed
+//   auto list = client.pending(25);                                     // long-poll, up to 25 s
+//   const Challenge& c = list->front();                                 // show c.shown and c.choices
+//   client.answer(c.id, Answer::kApprove, number_the_user_picked, c.context_hash);
+//
+// Every request is signed with the device's P-256 key exactly as docs/device-api.md says: one compact JWS,
+// the POST body (`Content-Type: application/jose`) or `Authorization: AvowDevice <jws>` on a GET, whose
+// payload binds the method (`htm`), the request target (`htu`), the time (`iat`) and a fresh `jti` to the
+// call's fields. TLS is verified; plain http:// is only spoken to a loopback host unless explicitly allowed.
+//
+// Failures are `DeviceError`s, which say whether the fault is local (identity, arguments), the network, or
+// a refusal by the server (with its `error` code), so a front end can tell "fix your set-up" from "try
+// again" from "no". A DeviceClient is not thread-safe: use one per thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "crypto/jwk.h"
+
+namespace avow::device {
+
+namespace detail {
+class HttpTransport;
+}
+
+// Bounds on what this side reads.
+inline constexpr std::size_t kMaxIdentityFileSize = 64 * 1024;
+inline constexpr std::size_t kMaxResponseSize = 1024 * 1024;  // one answer from the server
+inline constexpr std::size_t kMaxUrlSize = 2048;
+inline constexpr std::size_t kMaxCodeSize = 256;  // a ScanCode's code
+inline constexpr std::size_t kMaxIdSize = 128;    // device and challenge ids
+inline constexpr std::size_t kMaxNameSize = 64;   // a device name, in characters (UTF-8 code points)
+inline constexpr int kMaxWaitSeconds = 30;        // the long-poll bound of GET /challenges
+inline constexpr std::string_view kIdentityFileName = "device.json";
+inline constexpr std::string_view kApiBasePath = "/api/device/v1";
+inline constexpr std::string_view kJwsType = "avow-device+jwt";
+
+// ---------------------------------------------------------------------------------------------------------
+// Identity
+
+// Who this device is to one server. Kept in `<home>/device.json`, mode 0600:
+//   {"format":"avow-device","version":1,"server":…,"device_id":…,"name":…,"key":{private EC JWK}}
+struct DeviceIdentity {
+  std::string server;     // the server's public URL, normalised (see normalize_server_url)
+  std::string device_id;  // given by the server at enrolment; the `kid` of every later request
+  std::string name;       // what the server and the dashboard call this device
+  crypto::Jwk key;        // the device's private EC P-256 key
+
+  // `<home>/device.json`.
+  static std::filesystem::path file_path(const std::filesystem::path& home);
+
+  // Reads the identity in `home`. kNotFound: no identity file (the device is not enrolled).
+  // kPermissionDenied: the file is readable or writable by group or others, is owned by another user, or is
+  // a symbolic link — a key others could read is not trusted and not used. kInvalidArgument: the file is
+  // not a regular file, is larger than kMaxIdentityFileSize, or is corrupt (truncated or invalid JSON, a
+  // missing or malformed member, a key that is not a private P-256 key). kUnavailable: an I/O error.
+  // Every message names the file and says what to do.
+  static Result<DeviceIdentity> load(const std::filesystem::path& home);
+
+  // Writes the identity to `home` atomically: `home` is created 0700 when missing, the text goes to a 0600
+  // temporary file in `home` that is fsynced and then renamed over (or, without `overwrite`, linked to)
+  // `device.json`, so a crash leaves the old file or the new one, never half of one.
+  // kAlreadyExists: `device.json` exists and `overwrite` is false (an identity is never replaced silently).
+  // kInvalidArgument: the key is not a private P-256 key, or a member is empty. kUnavailable: the directory
+  // or the file cannot be created, written, synced or renamed.
+  Status save(const std::filesystem::path& home, bool overwrite = false) const;
+
+  // The JSON document save() writes (it holds the private key: never log it).
+  Result<nlohmann::json> to_json() const;
+  // Parses that document with the checks load() makes on the content (kInvalidArgument when malformed).
+  static Result<DeviceIdentity> from_json(const nlohmann::json& document);
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors
+
+enum class FailureKind {
+  kLocal,      // this device: identity file, arguments, configuration (the CLI exits 2)
+  kNetwork,    // the server could not be reached, TLS failed, timed out, or a proxy said 502/503/504 (exit 3)
+  kServer,     // the server answered with an error, or with an answer this client cannot read (exit 1)
+  kCancelled,  // ClientOptions::cancel was set during the call
+};
+std::string_view to_string(FailureKind kind);
+
+struct DeviceError {
+  FailureKind kind = FailureKind::kLocal;
+  ErrorCode code = ErrorCode::kInternal;  // from the HTTP status for kServer (404 → kNotFound, 409 → kConflict…)
+  std::string message;                    // for a person; the server's error_description when it gave one
+  int http_status = 0;                    // kServer/kNetwork from HTTP: the status
+  std::string server_error;               // kServer: the answer's "error" member, e.g. "invalid_code"
+
+  Error to_error() const { return Error{code, message}; }
+};
+
+template <class T>
+using DeviceResult = tl::expected<T, DeviceError>;
+
+// ---------------------------------------------------------------------------------------------------------
+// What the server sends
+
+// The context of a challenge, as text fit to show (numbers and times formatted, other values as JSON).
+// These strings come from the server and partly from a stranger's browser (user_agent): strip control
+// characters before writing them to a terminal.
+struct ChallengeContext {
+  std::string integration;
+  std::string org;
+  std::string user;
+  std::string ip;
+  std::string user_agent;
+  std::string created_at;
+};
+
+struct Challenge {
+  std::string id;
+  std::string kind;
+  std::vector<int> choices;         // the numbers to pick from (three); the browser shows one of them
+  nlohmann::json context;           // the "context" object exactly as parsed
+  ChallengeContext shown;           // `context` as display text
+  std::string context_hash;         // context_hash(context), computed here: what answer() must send
+  std::string server_context_hash;  // the "context_hash" the server sent ("" when absent)
+  std::string expires_at;           // display text ("" when absent)
+  nlohmann::json raw;               // the whole challenge object, for --json output
+};
+
+struct Account {
+  std::string user;
+  std::string org;
+  std::string integration;
+  std::string bound_at;  // display text ("" when absent)
+};
+
+struct ScanResult {
+  std::string result;              // "bound", or a later purpose this version shows as is
+  std::optional<Account> account;  // for "bound"
+  std::string challenge_id;        // the confirmation pushed after binding ("" when none)
+  bool enrolled = false;           // true when this scan enrolled the device first
+  nlohmann::json raw;              // the server's answer
+};
+
+enum class Answer { kApprove, kDeny, kFraud };
+std::string_view to_string(Answer action);  // "approve" | "deny" | "fraud"
+
+struct AnswerResult {
+  std::string state;   // "approved" | "denied"
+  std::string reason;  // for denied: "denied" | "wrong_number" | "fraud" ("" when absent)
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Requests (public so tests, and apps with their own HTTP stack, can build exactly what the client sends)
+
+// A signed request ready to send.
+struct SignedRequest {
+  std::string method;         // "GET" | "POST"
+  std::string url;            // absolute: origin + target
+  std::string target;         // path and query as sent; equals the payload's `htu`
+  std::string content_type;   // POST: "application/jose"; GET: ""
+  std::string authorization;  // GET: "AvowDevice <jws>"; POST: ""
+  std::string body;           // POST: the JWS; GET: ""
+  std::string jws;            // the token, either way
+};
+
+// Builds and signs a device API request. `endpoint` is relative to the API base ("/scan",
+// "/challenges?wait=25"); the target is the server URL's path + kApiBasePath + endpoint. With a non-empty
+// `device_id` the protected header is {"alg":"ES256","typ":"avow-device+jwt","kid":device_id}; with an
+// empty one (enrolment) it carries "jwk" (the public key) instead — and, because crypto::jws::sign always
+// writes a "kid", kid = the key's RFC 7638 thumbprint. The payload is `fields` plus htm, htu, iat and a
+// fresh jti (16 random bytes, base64url). kInvalidArgument: the key is not a private P-256 key, the method is
+// not GET/POST, `server` is not a normalised server URL, `endpoint` does not start with '/', `fields` is not
+// an object (null counts as empty) or sets htm/htu/iat/jti, or a GET carries fields.
+Result<SignedRequest> sign_request(const crypto::Jwk& key, std::string_view device_id, std::string_view method,
+                                   std::string_view server, std::string_view endpoint, const nlohmann::json& fields,
+                                   std::int64_t iat);
+
+// base64url(SHA-256(text of `context`)). The device must hash the context it showed, and both sides must
+// hash the same bytes. The rule both sides follow: the text is `context.dump()` of the parsed object —
+// nlohmann::json keeps object members sorted by key and dump() writes no spaces, so the server, which sends
+// `context.dump()` verbatim, and this client, which re-serialises what it parsed, produce the same text.
+std::string context_hash(const nlohmann::json& context);
+
+// Normalises a server URL to "scheme://host[:port][/path]": scheme and host lowercased, a default port
+// dropped, trailing slashes removed. kInvalidArgument: longer than kMaxUrlSize, not http(s), with user
+// info, a query or a fragment, or plain http:// to a host other than localhost/127.0.0.0/8/[::1] unless
+// `allow_insecure_http`.
+Result<std::string> normalize_server_url(std::string_view url, bool allow_insecure_http = false);
+
+// What a scanned QR code or a typed code names.
+struct ScanTarget {
+  std::string server;  // normalised public URL; "" for a bare code
+  std::string code;
+};
+
+// Accepts a ScanCode URL "<public_url>/s/<code>" (the server is everything before "/s/") or a bare code
+// (1–kMaxCodeSize characters of [A-Za-z0-9_-]). kInvalidArgument for anything else, with the reason.
+Result<ScanTarget> parse_scan_target(std::string_view code_or_url, bool allow_insecure_http = false);
+
+// This machine's host name cut to kMaxNameSize, or "avow" when it has none: the default device name.
+std::string default_device_name();
+
+// ---------------------------------------------------------------------------------------------------------
+// Client
+
+struct ClientOptions {
+  std::filesystem::path home;        // enrol() saves the new identity here; empty → kept in memory only
+  std::string ca_file;               // PEM CAs to trust instead of the system's (a dev self-signed cert)
+  bool allow_insecure_http = false;  // permit plain http:// to a non-loopback host
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds request_timeout{30'000};  // per call, added to a long-poll's wait
+  std::size_t max_response_size = kMaxResponseSize;
+  const Clock* clock = nullptr;               // for `iat`; nullptr → the system clock
+  const std::atomic<bool>* cancel = nullptr;  // when it becomes true, a call in flight ends with kCancelled
+  std::string user_agent = "avow/0.1";
+};
+
+class DeviceClient {
+ public:
+  explicit DeviceClient(ClientOptions options, std::optional<DeviceIdentity> identity = std::nullopt);
+  ~DeviceClient();
+  DeviceClient(DeviceClient&&) noexcept;
+  DeviceClient& operator=(DeviceClient&&) noexcept;
+
+  const std::optional<DeviceIdentity>& identity() const { return identity_; }
+  const ClientOptions& options() const { return options_; }
+
+  // POST /enroll: makes a new P-256 key, registers it with `server` under `name` (default_device_name()
+  // when empty), keeps the identity and, when options().home is set, saves it there (replacing a file
+  // only with `force`). kLocal: the URL or the name (1–64 characters) is invalid; an identity is already
+  // held and `force` is false (kAlreadyExists for the same server, kConflict for another); the identity
+  // cannot be saved (the server then holds an unused device, which is harmless). kNetwork/kServer: the call.
+  DeviceResult<DeviceIdentity> enroll(std::string_view server, std::string_view name = {}, bool force = false);
+
+  // POST /scan with the code named by `code_or_url` (see parse_scan_target). Without an identity, a full
+  // URL first enrols with the URL's server (name = default_device_name()). kLocal: malformed input; a bare
+  // code without an identity; a URL of another server than the device's (kConflict). kServer: e.g.
+  // server_error "invalid_code" (404: unknown, used or expired) or "user_has_device" (409).
+  DeviceResult<ScanResult> scan(std::string_view code_or_url);
+
+  // GET /challenges?wait=N: the pending challenges, waiting up to `wait_seconds` (0–30, else kLocal) for
+  // one. Challenges the client cannot read (no id, choices not numbers) are a kServer error.
+  DeviceResult<std::vector<Challenge>> pending(int wait_seconds = 0);
+
+  // POST /challenges/{id}/answer. `number` is required for kApprove (kLocal without it) and ignored
+  // otherwise; `context_hash` is that of the context shown (Challenge::context_hash). kLocal: malformed id
+  // or hash. kServer: "already_decided" (409), "expired" (410), "not_bound" (403)… A wrong number is not
+  // an error: the answer is {"state":"denied","reason":"wrong_number"}.
+  DeviceResult<AnswerResult> answer(std::string_view challenge_id, Answer action, std::optional<int> number,
+                                    std::string_view context_hash);
+
+  // GET /accounts: the users this device is bound to.
+  DeviceResult<std::vector<Account>> accounts();
+
+ private:
+  struct Reply {
+    int status = 0;
+    nlohmann::json body;  // a JSON object
+  };
+  // Signs with the held identity (kLocal when there is none).
+  DeviceResult<SignedRequest> sign(std::string_view method, std::string_view endpoint, const nlohmann::json& fields);
+  // Sends; a non-2xx answer becomes a DeviceError, a 2xx answer must be a JSON object.
+  DeviceResult<Reply> send(const SignedRequest& request, std::chrono::milliseconds extra_time = {});
+  std::int64_t now() const;
+
+  ClientOptions options_;
+  std::optional<DeviceIdentity> identity_;
+  std::unique_ptr<detail::HttpTransport> transport_;
+};
+
+}  // namespace avow::device
