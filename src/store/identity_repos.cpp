@@ -122,13 +122,15 @@ Result<UserRecord> read_user(const Row& row) {
 // ---- devices
 
 #define AVOW_DEVICE_COLUMNS \
-  "id, org_id, name, public_jwk, status, push_platform, push_token, created_at, last_seen_at, revoked_at"
+  "id, name, public_jwk, status, push_platform, push_token, created_at, last_seen_at, revoked_at"
+// The same columns of `devices d`, for joins.
+#define AVOW_DEVICE_COLUMNS_D \
+  "d.id, d.name, d.public_jwk, d.status, d.push_platform, d.push_token, d.created_at, d.last_seen_at, d.revoked_at"
 
 Result<DeviceRecord> read_device(const Row& row) {
   RowReader r(row);
   DeviceRecord d;
   d.id = r.text();
-  d.org_id = r.text();
   d.name = r.text();
   d.public_jwk = r.text();
   d.status = r.enumeration<DeviceStatus>();
@@ -366,9 +368,9 @@ Status UserRepo::record_sign_in(std::string_view id, UnixTime at) {
 // ===================================================================== DeviceRepo
 
 Status DeviceRepo::create(const DeviceRecord& d) {
-  AVOW_TRY(db_.execute("INSERT INTO devices (" AVOW_DEVICE_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                       {d.id, d.org_id, d.name, d.public_jwk, to_string(d.status), to_string(d.push_platform),
-                        d.push_token, d.created_at, d.last_seen_at, d.revoked_at}));
+  AVOW_TRY(db_.execute("INSERT INTO devices (" AVOW_DEVICE_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                       {d.id, d.name, d.public_jwk, to_string(d.status), to_string(d.push_platform), d.push_token,
+                        d.created_at, d.last_seen_at, d.revoked_at}));
   return ok();
 }
 
@@ -378,16 +380,18 @@ Result<DeviceRecord> DeviceRepo::get(std::string_view id) {
                  "device");
 }
 
-Result<std::vector<DeviceRecord>> DeviceRepo::list_by_org(std::string_view org_id) {
+Result<std::vector<DeviceRecord>> DeviceRepo::list_for_org(std::string_view org_id, int limit, int offset) {
   return map_rows<DeviceRecord>(
-      db_.query("SELECT " AVOW_DEVICE_COLUMNS " FROM devices WHERE org_id = $1 ORDER BY created_at, id", {org_id}),
+      db_.query("SELECT " AVOW_DEVICE_COLUMNS " FROM devices WHERE id IN (SELECT b.device_id FROM bindings b "
+                "JOIN users u ON u.id = b.user_id WHERE u.org_id = $1 AND b.status = 'active') "
+                "ORDER BY created_at, id LIMIT $2 OFFSET $3",
+                {org_id, clamp_limit(limit), offset < 0 ? 0 : offset}),
       read_device);
 }
 
 Result<std::vector<DeviceRecord>> DeviceRepo::list_active_for_user(std::string_view user_id) {
   return map_rows<DeviceRecord>(
-      db_.query("SELECT d.id, d.org_id, d.name, d.public_jwk, d.status, d.push_platform, d.push_token, d.created_at, "
-                "d.last_seen_at, d.revoked_at FROM devices d JOIN bindings b ON b.device_id = d.id "
+      db_.query("SELECT " AVOW_DEVICE_COLUMNS_D " FROM devices d JOIN bindings b ON b.device_id = d.id "
                 "WHERE b.user_id = $1 AND b.status = 'active' AND d.status = 'active' ORDER BY b.created_at, d.id",
                 {user_id}),
       read_device);

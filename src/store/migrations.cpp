@@ -17,9 +17,10 @@ CREATE TABLE orgs (
   created_at  BIGINT NOT NULL
 );
 
+-- A device is a person's authenticator, owned by no org: one phone may be bound to users of several orgs
+-- (B2B guests). Which org sees it follows from its bindings (and from admins.device_id).
 CREATE TABLE devices (
   id             TEXT PRIMARY KEY,
-  org_id         TEXT NOT NULL REFERENCES orgs(id),
   name           TEXT NOT NULL,
   public_jwk     TEXT NOT NULL,
   status         TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
@@ -29,7 +30,6 @@ CREATE TABLE devices (
   last_seen_at   BIGINT NULL,
   revoked_at     BIGINT NULL
 );
-CREATE INDEX devices_org ON devices (org_id);
 
 CREATE TABLE admins (
   id            TEXT PRIMARY KEY,
@@ -111,6 +111,8 @@ CREATE TABLE challenges (
   decided_at         BIGINT NULL,
   decided_by_device  TEXT NULL REFERENCES devices(id),
   completed_at       BIGINT NULL,
+  response_params    TEXT NOT NULL DEFAULT '{}',
+  flow_secret_hash   TEXT NOT NULL DEFAULT '',
   CHECK ((kind = 'admin_signin' AND admin_id IS NOT NULL) OR
          (kind <> 'admin_signin' AND user_id IS NOT NULL AND integration_id IS NOT NULL))
 );
@@ -134,12 +136,23 @@ CREATE TABLE scan_codes (
   consumed_by_device  TEXT NULL REFERENCES devices(id)
 );
 CREATE INDEX scan_codes_active_expiry ON scan_codes (expires_at) WHERE state = 'active';
+CREATE INDEX scan_codes_active_challenge ON scan_codes (challenge_id) WHERE state = 'active';
 
 CREATE TABLE used_hints (
   hint_key    TEXT PRIMARY KEY,
   expires_at  BIGINT NOT NULL
 );
 CREATE INDEX used_hints_expiry ON used_hints (expires_at);
+
+-- The `jti` of every signed device request, kept until its `iat` leaves the acceptance window (replay
+-- protection). `device_id` is not a foreign key: an enrolment request names a device that does not exist yet.
+CREATE TABLE device_nonces (
+  device_id   TEXT NOT NULL,
+  jti         TEXT NOT NULL,
+  expires_at  BIGINT NOT NULL,
+  PRIMARY KEY (device_id, jti)
+);
+CREATE INDEX device_nonces_expiry ON device_nonces (expires_at);
 
 CREATE TABLE audit_events (
   id              {{serial_pk}},

@@ -112,9 +112,9 @@ struct UserRecord {
   std::optional<UnixTime> last_sign_in_at;
 };
 
+// A person's authenticator. Owned by no org: it may be bound to users of several orgs (B2B guests).
 struct DeviceRecord {
   std::string id;
-  std::string org_id;
   std::string name;
   std::string public_jwk;  // P-256 public key, JWK JSON
   DeviceStatus status = DeviceStatus::kActive;
@@ -157,6 +157,8 @@ struct ChallengeRecord {
   std::optional<UnixTime> decided_at;
   std::optional<std::string> decided_by_device;
   std::optional<UnixTime> completed_at;  // set once, when the answer went back to Entra
+  std::string response_params = "{}";    // JSON text the entra edge needs to answer (acr/amr, claim); opaque
+  std::string flow_secret_hash;          // hex SHA-256 of the browser's flow cookie; empty: no browser flow
 };
 
 // A single-use QR pairing code. Only the SHA-256 of the code is stored.

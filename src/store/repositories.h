@@ -119,7 +119,9 @@ class DeviceRepo {
   explicit DeviceRepo(Db& db) : db_(db) {}
   Status create(const DeviceRecord& device);
   Result<DeviceRecord> get(std::string_view id);
-  Result<std::vector<DeviceRecord>> list_by_org(std::string_view org_id);
+  // Devices (active or revoked) with an active binding to at least one user of `org_id`, oldest first,
+  // at most `limit` (clamped to [1, 1000]). A device bound in several orgs is listed by each.
+  Result<std::vector<DeviceRecord>> list_for_org(std::string_view org_id, int limit = 100, int offset = 0);
   // Active devices with an active binding to `user_id`.
   Result<std::vector<DeviceRecord>> list_active_for_user(std::string_view user_id);
   // CAS active → revoked at `at`.
@@ -162,9 +164,11 @@ class ChallengeRepo {
   Result<ChallengeRecord> get(std::string_view id);
   Result<std::optional<ChallengeRecord>> find_pending_for_user(std::string_view user_id);
   Result<std::optional<ChallengeRecord>> find_pending_for_admin(std::string_view admin_id);
-  // Pending challenges a device may answer: those of users it is actively bound to, and admin sign-ins of
-  // the admin it belongs to. Oldest first.
-  Result<std::vector<ChallengeRecord>> list_pending_for_device(std::string_view device_id);
+  // Pending challenges a device may answer, unexpired at `now`: those of users it is actively bound to (in
+  // any org), and admin sign-ins of the enabled admin whose device it is. Oldest first, at most `limit`
+  // (clamped to [1, 100]).
+  Result<std::vector<ChallengeRecord>> list_pending_for_device(std::string_view device_id, UnixTime now,
+                                                               int limit = 20);
   // CAS pending → `to` (approved or denied) by `device_id` at `at`. kInvalidArgument for another `to`.
   Result<bool> decide(std::string_view id, ChallengeState to, std::string_view device_id, UnixTime at);
   // CAS pending → `to` (expired or cancelled) at `at`, no device. kInvalidArgument for another `to`.
@@ -188,6 +192,9 @@ class ScanCodeRepo {
   Result<bool> consume(std::string_view id, const std::optional<std::string>& device_id, UnixTime at);
   // CAS active → expired (a code withdrawn early, or one found past its time).
   Result<bool> expire(std::string_view id);
+  // Active codes of `purpose` tied to `challenge_id` and unexpired at `now`, newest first.
+  Result<std::vector<ScanCodeRecord>> list_active_for_challenge(std::string_view challenge_id, ScanCodePurpose purpose,
+                                                                UnixTime now);
   // Every active code with expires_at <= now becomes expired; returns how many.
   Result<std::int64_t> expire_due(UnixTime now);
 
@@ -202,6 +209,20 @@ class UsedHintRepo {
   // Records `key` until `expires_at`: true the first time, false when it is already recorded (a replay).
   Result<bool> record_once(std::string_view key, UnixTime expires_at);
   // Forgets keys whose expires_at <= now; returns how many.
+  Result<std::int64_t> purge_expired(UnixTime now);
+
+ private:
+  Db& db_;
+};
+
+// One-time use of the `jti` of signed device requests (replay protection), scoped per device.
+class DeviceNonceRepo {
+ public:
+  explicit DeviceNonceRepo(Db& db) : db_(db) {}
+  // Records (device_id, jti) until `expires_at`: true the first time, false when it is already recorded
+  // (a replay).
+  Result<bool> record_once(std::string_view device_id, std::string_view jti, UnixTime expires_at);
+  // Forgets nonces whose expires_at <= now; returns how many.
   Result<std::int64_t> purge_expired(UnixTime now);
 
  private:

@@ -208,10 +208,7 @@ TEST_F(BindingsTest, BindRefusals) {
   EXPECT_EQ(bindings().bind(user_.id, device_.id).error().code, ErrorCode::kAlreadyExists);
   EXPECT_EQ(bindings().bind("no-such-user", device_.id).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(bindings().bind(user_.id, "no-such-device").error().code, ErrorCode::kNotFound);
-  auto other = AdminService(db(), clock_).create_org("Fabrikam", {"Bob", "bob@fabrikam.example", {}});
-  ASSERT_TRUE(other);
   auto fresh_user = new_user();
-  EXPECT_EQ(bindings().bind(fresh_user.id, new_device(other->org.id).id).error().code, ErrorCode::kPermissionDenied);
   ASSERT_TRUE(UserService(db(), clock_).lock(fresh_user.id));
   EXPECT_EQ(bindings().bind(fresh_user.id, new_device().id).error().message, "user is locked");
   // A code for another purpose does not bind.
@@ -223,9 +220,79 @@ TEST_F(BindingsTest, BindRefusals) {
   EXPECT_EQ(bindings().bind_with_scan_code(code->code, device_.id).error().code, ErrorCode::kPermissionDenied);
 }
 
+TEST_F(BindingsTest, OnePhoneServesUsersOfSeveralOrgs) {
+  // Ada is a member here and a B2B guest in Fabrikam: both accounts trust the same phone on first use.
+  bind(user_, device_);
+  auto fabrikam = AdminService(db(), clock_).create_org("Fabrikam", {"Bob", "bob@fabrikam.example", {}});
+  ASSERT_TRUE(fabrikam);
+  const std::string fabrikam_directory = "55555555-5555-4555-8555-555555555555";
+  auto guest = UserService(db(), clock_)
+                   .find_or_create(fabrikam->org.id, fabrikam_directory,
+                                   {testing::kDirectory, user_.object_id, "ada@contoso.example", ""});
+  ASSERT_TRUE(guest) << guest.error().message;
+  EXPECT_TRUE(guest->is_guest);
+  ScanCodeRequest r;
+  r.purpose = ScanCodePurpose::kBindUser;
+  r.org_id = fabrikam->org.id;
+  r.user_id = guest->id;
+  auto code = ScanCodeService(db(), clock_).issue(r);
+  ASSERT_TRUE(code);
+  auto bound = bindings().bind_with_scan_code(code->code, device_.id);
+  ASSERT_TRUE(bound) << bound.error().message;
+  EXPECT_EQ(bound->decision, BindingDecision::kFirstDevice);
+  EXPECT_EQ(active_devices(*guest), 1);
+  EXPECT_EQ(active_devices(user_), 1);
+  // Each org lists the phone among its devices.
+  EXPECT_EQ(store::DeviceRepo(db()).list_for_org(org_.id).value().size(), 1u);
+  EXPECT_EQ(store::DeviceRepo(db()).list_for_org(fabrikam->org.id).value().size(), 1u);
+  // Revoking the device ends both bindings.
+  ASSERT_TRUE(DeviceService(db(), clock_).revoke(device_.id));
+  EXPECT_EQ(active_devices(*guest), 0);
+  EXPECT_EQ(active_devices(user_), 0);
+}
+
+TEST_F(BindingsTest, AcceptDeviceRequestRefusesStaleAndReplayedRequests) {
+  const std::string jti = random_token(16);
+  ASSERT_TRUE(accept_device_request(db(), clock_, device_.id, jti, now()));
+  auto replay = accept_device_request(db(), clock_, device_.id, jti, now());
+  ASSERT_FALSE(replay);
+  EXPECT_EQ(replay.error().code, ErrorCode::kConflict);
+  // The same jti from another device is that device's own business.
+  EXPECT_TRUE(accept_device_request(db(), clock_, new_device().id, jti, now()));
+  // The window is ±60 s, inclusive.
+  EXPECT_TRUE(accept_device_request(db(), clock_, device_.id, random_token(16), now() - 60));
+  EXPECT_TRUE(accept_device_request(db(), clock_, device_.id, random_token(16), now() + 60));
+  EXPECT_EQ(accept_device_request(db(), clock_, device_.id, random_token(16), now() - 61).error().code,
+            ErrorCode::kExpired);
+  EXPECT_EQ(accept_device_request(db(), clock_, device_.id, random_token(16), now() + 61).error().code,
+            ErrorCode::kExpired);
+  EXPECT_TRUE(accept_device_request(db(), clock_, device_.id, random_token(16), now() - 100, 120));
+  // jti bounds: 16..128 characters.
+  EXPECT_EQ(accept_device_request(db(), clock_, device_.id, std::string(15, 'j'), now()).error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(accept_device_request(db(), clock_, device_.id, std::string(16, 'j'), now()));
+  EXPECT_TRUE(accept_device_request(db(), clock_, device_.id, std::string(128, 'j'), now()));
+  EXPECT_EQ(accept_device_request(db(), clock_, device_.id, std::string(129, 'j'), now()).error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(accept_device_request(db(), clock_, "", jti, now()).error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(BindingsTest, ADeviceNonceIsKeptThroughItsWindow) {
+  // The nonce outlives the window of its iat: a replay at the window's edge is still caught, and once the
+  // window has passed the sweep may forget it because the iat alone refuses the request.
+  const store::UnixTime iat = now();
+  const std::string late = random_token(16);
+  ASSERT_TRUE(accept_device_request(db(), clock_, device_.id, late, iat));
+  advance(seconds(60));
+  EXPECT_EQ(store::DeviceNonceRepo(db()).purge_expired(now()).value(), 0);
+  EXPECT_EQ(accept_device_request(db(), clock_, device_.id, late, iat).error().code, ErrorCode::kConflict);
+  advance(seconds(1));
+  EXPECT_EQ(store::DeviceNonceRepo(db()).purge_expired(now()).value(), 1);
+  EXPECT_EQ(accept_device_request(db(), clock_, device_.id, late, iat).error().code, ErrorCode::kExpired);
+}
+
 TEST_F(BindingsTest, DeviceEnrolmentValidation) {
   NewDevice d;
-  d.org_id = org_.id;
   d.name = "  Phone  ";
   d.public_jwk = "{}";
   auto ok_device = DeviceService(db(), clock_).enroll(d);
@@ -248,9 +315,6 @@ TEST_F(BindingsTest, DeviceEnrolmentValidation) {
   bad.push_token = "apns-token";
   EXPECT_TRUE(DeviceService(db(), clock_).enroll(bad));
   bad.push_platform = store::PushPlatform::kBuiltin;
-  EXPECT_EQ(DeviceService(db(), clock_).enroll(bad).error().code, ErrorCode::kInvalidArgument);
-  bad = d;
-  bad.org_id = "no-such-org";
   EXPECT_EQ(DeviceService(db(), clock_).enroll(bad).error().code, ErrorCode::kInvalidArgument);
 
   advance(seconds(7));

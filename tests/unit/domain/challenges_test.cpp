@@ -196,16 +196,25 @@ TEST_F(ChallengesTest, WrongNumberDeniesAndCountsTowardsLockout) {
 
 TEST_F(ChallengesTest, OnlyABoundActiveDeviceMayAnswer) {
   auto c = open_for(user_);
-  auto stranger = new_device();  // same org, not bound
+  auto stranger = new_device();  // enrolled, not bound
   auto r = service().answer(c.id, stranger.id, {Action::kApprove, c.number});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kPermissionDenied);
   EXPECT_EQ(service().answer(c.id, "no-such-device", {Action::kDeny, 0}).error().code, ErrorCode::kPermissionDenied);
 
+  // Bound to a user of another org only: that binding says nothing about this user.
   auto other = AdminService(db(), clock_).create_org("Fabrikam", {"Bob", "bob@fabrikam.example", {}});
   ASSERT_TRUE(other);
-  auto foreign = new_device(other->org.id);
+  auto foreign = new_device();
+  auto fabrikam_user = UserService(db(), clock_)
+                           .find_or_create(other->org.id, testing::kDirectory, {testing::kDirectory, new_id(), "", ""});
+  ASSERT_TRUE(fabrikam_user);
+  bind(*fabrikam_user, foreign);
   EXPECT_EQ(service().answer(c.id, foreign.id, {Action::kApprove, c.number}).error().code,
+            ErrorCode::kPermissionDenied);
+  // The admin's device answers admin sign-ins, not users' challenges.
+  ASSERT_TRUE(AdminService(db(), clock_).set_device(owner_.id, stranger.id));
+  EXPECT_EQ(service().answer(c.id, stranger.id, {Action::kApprove, c.number}).error().code,
             ErrorCode::kPermissionDenied);
 
   // Still pending after all the refusals.

@@ -57,9 +57,8 @@ class DomainTest : public ::testing::Test {
     return *u;
   }
 
-  store::DeviceRecord new_device(std::optional<std::string> org = std::nullopt) {
+  store::DeviceRecord new_device() {
     NewDevice d;
-    d.org_id = org.value_or(org_.id);
     d.name = "Ada's phone";
     d.public_jwk = R"({"kty":"EC","crv":"P-256","x":"x","y":"y"})";
     auto r = DeviceService(db(), clock_).enroll(d);

@@ -222,7 +222,7 @@ TEST_P(RepoTest, DevicesAndBindings) {
   EXPECT_EQ(devices.list_active_for_user(s_.user.id).value().size(), 1u);
 
   // A revoked device does not count, even while the binding row is still active.
-  DeviceRecord second = make_device(s_.org.id);
+  DeviceRecord second = make_device();
   ASSERT_TRUE(devices.create(second));
   ASSERT_TRUE(bindings.create(BindingRecord{new_id(), s_.user.id, second.id, BindingStatus::kActive, kT0, {}}));
   EXPECT_EQ(bindings.count_active_for_user(s_.user.id).value(), 2);
@@ -243,7 +243,42 @@ TEST_P(RepoTest, DevicesAndBindings) {
   EXPECT_EQ(bindings.list_for_user(s_.user.id).value().size(), 3u);
   EXPECT_EQ(bindings.list_for_device(s_.device.id).value().size(), 2u);
   EXPECT_EQ(bindings.revoke_all_for_user(s_.user.id, kT0 + 5).value(), 1);
-  EXPECT_EQ(devices.list_by_org(s_.org.id).value().size(), 2u);
+}
+
+TEST_P(RepoTest, DevicesOfAnOrgFollowTheirBindings) {
+  DeviceRepo devices(db());
+  BindingRepo bindings(db());
+  EXPECT_TRUE(devices.list_for_org(s_.org.id).value().empty());  // enrolled, bound to no one yet
+
+  // One phone, bound to a user here and to a guest account in another org (B2B).
+  OrgRecord fabrikam = make_org("Fabrikam");
+  ASSERT_TRUE(OrgRepo(db()).create(fabrikam));
+  UserRecord guest = make_user(fabrikam.id, s_.user.object_id);
+  ASSERT_TRUE(UserRepo(db()).create(guest));
+  BindingRecord here{new_id(), s_.user.id, s_.device.id, BindingStatus::kActive, kT0, {}};
+  ASSERT_TRUE(bindings.create(here));
+  ASSERT_TRUE(bindings.create(BindingRecord{new_id(), guest.id, s_.device.id, BindingStatus::kActive, kT0, {}}));
+  // Listed once per org, even with two users of the org bound to it.
+  UserRecord colleague = make_user(s_.org.id);
+  ASSERT_TRUE(UserRepo(db()).create(colleague));
+  ASSERT_TRUE(bindings.create(BindingRecord{new_id(), colleague.id, s_.device.id, BindingStatus::kActive, kT0, {}}));
+  DeviceRecord unbound = make_device();
+  ASSERT_TRUE(devices.create(unbound));
+
+  auto mine = devices.list_for_org(s_.org.id);
+  ASSERT_TRUE(mine);
+  ASSERT_EQ(mine->size(), 1u);
+  EXPECT_EQ(mine->front().id, s_.device.id);
+  auto theirs = devices.list_for_org(fabrikam.id);
+  ASSERT_EQ(theirs->size(), 1u);
+  EXPECT_EQ(theirs->front().id, s_.device.id);
+
+  // Revoking its bindings here takes it off this org's list only.
+  EXPECT_TRUE(bindings.revoke(here.id, kT0 + 1).value());
+  EXPECT_EQ(devices.list_for_org(s_.org.id).value().size(), 1u);  // the colleague's binding remains
+  EXPECT_EQ(bindings.revoke_all_for_user(colleague.id, kT0 + 1).value(), 1);
+  EXPECT_TRUE(devices.list_for_org(s_.org.id).value().empty());
+  EXPECT_EQ(devices.list_for_org(fabrikam.id).value().size(), 1u);
 }
 
 TEST_P(RepoTest, ChallengesRoundTripAndStateChanges) {
@@ -255,6 +290,8 @@ TEST_P(RepoTest, ChallengesRoundTripAndStateChanges) {
   EXPECT_EQ(got->choices, c.choices);
   EXPECT_EQ(got->context, c.context);
   EXPECT_EQ(got->redirect_uri, c.redirect_uri);
+  EXPECT_EQ(got->response_params, "{}");  // the default
+  EXPECT_EQ(got->flow_secret_hash, "");
   EXPECT_EQ(got->state, ChallengeState::kPending);
   EXPECT_EQ(challenges.find_pending_for_user(s_.user.id).value()->id, c.id);
 
@@ -320,14 +357,26 @@ TEST_P(RepoTest, ChallengeConstraints) {
   EXPECT_EQ(challenges.create(admin_signin).error().code, ErrorCode::kAlreadyExists);
 }
 
+TEST_P(RepoTest, ChallengeFlowFieldsRoundTrip) {
+  ChallengeRepo challenges(db());
+  ChallengeRecord c = make_challenge(s_.org.id, s_.user.id, s_.integration.id);
+  c.response_params = R"({"acr":"possessionorinherence","amr":["swk"]})";
+  c.flow_secret_hash = std::string(64, 'a');
+  ASSERT_TRUE(challenges.create(c));
+  auto got = challenges.get(c.id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->response_params, c.response_params);
+  EXPECT_EQ(got->flow_secret_hash, c.flow_secret_hash);
+}
+
 TEST_P(RepoTest, PendingChallengesForADevice) {
   ChallengeRepo challenges(db());
   ChallengeRecord c = make_challenge(s_.org.id, s_.user.id, s_.integration.id);
   ASSERT_TRUE(challenges.create(c));
-  EXPECT_TRUE(challenges.list_pending_for_device(s_.device.id).value().empty());  // not bound yet
+  EXPECT_TRUE(challenges.list_pending_for_device(s_.device.id, kT0).value().empty());  // not bound yet
   BindingRecord b{new_id(), s_.user.id, s_.device.id, BindingStatus::kActive, kT0, {}};
   ASSERT_TRUE(BindingRepo(db()).create(b));
-  auto pending = challenges.list_pending_for_device(s_.device.id);
+  auto pending = challenges.list_pending_for_device(s_.device.id, kT0);
   ASSERT_TRUE(pending);
   ASSERT_EQ(pending->size(), 1u);
   EXPECT_EQ(pending->front().id, c.id);
@@ -340,9 +389,42 @@ TEST_P(RepoTest, PendingChallengesForADevice) {
   admin_signin.admin_id = a.id;
   admin_signin.created_at = kT0 + 1;
   ASSERT_TRUE(challenges.create(admin_signin));
-  EXPECT_EQ(challenges.list_pending_for_device(s_.device.id).value().size(), 2u);
+  EXPECT_EQ(challenges.list_pending_for_device(s_.device.id, kT0 + 1).value().size(), 2u);
+  // Another device (not bound, not the admin's) sees neither.
+  DeviceRecord other = make_device();
+  ASSERT_TRUE(DeviceRepo(db()).create(other));
+  EXPECT_TRUE(challenges.list_pending_for_device(other.id, kT0 + 1).value().empty());
+  // Past its expiry a challenge leaves the list even before a sweep marks it.
+  EXPECT_TRUE(challenges.list_pending_for_device(s_.device.id, c.expires_at).value().empty());
   ASSERT_TRUE(BindingRepo(db()).revoke(b.id, kT0 + 2));
-  EXPECT_EQ(challenges.list_pending_for_device(s_.device.id).value().size(), 1u);
+  auto left = challenges.list_pending_for_device(s_.device.id, kT0 + 2);
+  ASSERT_EQ(left.value().size(), 1u);
+  EXPECT_EQ(left->front().id, admin_signin.id);
+}
+
+TEST_P(RepoTest, PendingChallengesForADeviceAcrossOrgsOldestFirstAndBounded) {
+  ChallengeRepo challenges(db());
+  BindingRepo bindings(db());
+  OrgRecord fabrikam = make_org("Fabrikam");
+  ASSERT_TRUE(OrgRepo(db()).create(fabrikam));
+  IntegrationRecord theirs = make_integration(fabrikam.id);
+  ASSERT_TRUE(IntegrationRepo(db()).create(theirs));
+  UserRecord guest = make_user(fabrikam.id);
+  ASSERT_TRUE(UserRepo(db()).create(guest));
+  ASSERT_TRUE(bindings.create(BindingRecord{new_id(), s_.user.id, s_.device.id, BindingStatus::kActive, kT0, {}}));
+  ASSERT_TRUE(bindings.create(BindingRecord{new_id(), guest.id, s_.device.id, BindingStatus::kActive, kT0, {}}));
+  ChallengeRecord newer = make_challenge(s_.org.id, s_.user.id, s_.integration.id);
+  newer.created_at = kT0 + 5;
+  ChallengeRecord older = make_challenge(fabrikam.id, guest.id, theirs.id);
+  ASSERT_TRUE(challenges.create(newer));
+  ASSERT_TRUE(challenges.create(older));
+  auto pending = challenges.list_pending_for_device(s_.device.id, kT0 + 6);
+  ASSERT_TRUE(pending);
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].id, older.id);
+  EXPECT_EQ((*pending)[1].id, newer.id);
+  EXPECT_EQ(challenges.list_pending_for_device(s_.device.id, kT0 + 6, 1).value().size(), 1u);
+  EXPECT_EQ(challenges.list_pending_for_device(s_.device.id, kT0 + 6, 0).value().size(), 1u);  // clamped
 }
 
 TEST_P(RepoTest, ExpireDueChallenges) {
@@ -396,6 +478,51 @@ TEST_P(RepoTest, ScanCodesAreSingleUse) {
   EXPECT_EQ(codes.get(signup.id)->state, ScanCodeState::kExpired);
   EXPECT_FALSE(codes.consume(signup.id, std::nullopt, kT0).value());
   EXPECT_EQ(codes.get("missing").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(RepoTest, ActiveScanCodesOfAChallenge) {
+  ChallengeRecord c = make_challenge(s_.org.id, s_.user.id, s_.integration.id);
+  ASSERT_TRUE(ChallengeRepo(db()).create(c));
+  ScanCodeRepo codes(db());
+  auto code = [&](char h, UnixTime created, UnixTime expires) {
+    ScanCodeRecord s;
+    s.id = new_id();
+    s.org_id = s_.org.id;
+    s.code_hash = std::string(64, h);
+    s.purpose = ScanCodePurpose::kBindUser;
+    s.user_id = s_.user.id;
+    s.challenge_id = c.id;
+    s.created_at = created;
+    s.expires_at = expires;
+    EXPECT_TRUE(codes.create(s));
+    return s;
+  };
+  ScanCodeRecord old = code('a', kT0, kT0 + 60);
+  ScanCodeRecord fresh = code('b', kT0 + 30, kT0 + 90);
+  ScanCodeRecord withdrawn = code('c', kT0 + 31, kT0 + 90);
+  ASSERT_TRUE(codes.expire(withdrawn.id).value());
+  auto active = codes.list_active_for_challenge(c.id, ScanCodePurpose::kBindUser, kT0 + 40);
+  ASSERT_TRUE(active);
+  ASSERT_EQ(active->size(), 2u);
+  EXPECT_EQ((*active)[0].id, fresh.id);  // newest first
+  EXPECT_EQ((*active)[1].id, old.id);
+  EXPECT_EQ(codes.list_active_for_challenge(c.id, ScanCodePurpose::kBindUser, kT0 + 60).value().size(), 1u);
+  EXPECT_TRUE(codes.list_active_for_challenge(c.id, ScanCodePurpose::kAdminSignin, kT0).value().empty());
+  EXPECT_TRUE(codes.list_active_for_challenge("other", ScanCodePurpose::kBindUser, kT0).value().empty());
+}
+
+TEST_P(RepoTest, DeviceNoncesRecordOncePerDevice) {
+  DeviceNonceRepo nonces(db());
+  const std::string jti = "0123456789abcdefXYZ";
+  EXPECT_TRUE(nonces.record_once(s_.device.id, jti, kT0 + 61).value());
+  EXPECT_FALSE(nonces.record_once(s_.device.id, jti, kT0 + 61).value());     // a replay
+  EXPECT_TRUE(nonces.record_once("another-device", jti, kT0 + 61).value());  // scoped per device
+  EXPECT_TRUE(nonces.record_once(s_.device.id, "a-second-jti-value", kT0 + 10).value());
+  EXPECT_EQ(nonces.purge_expired(kT0 + 9).value(), 0);
+  EXPECT_EQ(nonces.purge_expired(kT0 + 10).value(), 1);
+  EXPECT_FALSE(nonces.record_once(s_.device.id, jti, kT0 + 61).value());  // not purged yet
+  EXPECT_EQ(nonces.purge_expired(kT0 + 61).value(), 2);
+  EXPECT_TRUE(nonces.record_once(s_.device.id, jti, kT0 + 200).value());
 }
 
 TEST_P(RepoTest, UsedHintsRecordOnce) {
@@ -522,8 +649,8 @@ TEST_P(RepoTest, SigningKeysUpsert) {
 TEST_P(RepoTest, ForeignKeysAreEnforced) {
   UserRecord u = make_user("no-such-org");
   EXPECT_EQ(UserRepo(db()).create(u).error().code, ErrorCode::kInvalidArgument);
-  DeviceRecord d = make_device("no-such-org");
-  EXPECT_EQ(DeviceRepo(db()).create(d).error().code, ErrorCode::kInvalidArgument);
+  ChallengeRecord c = make_challenge(s_.org.id, s_.user.id, "no-such-integration");
+  EXPECT_EQ(ChallengeRepo(db()).create(c).error().code, ErrorCode::kInvalidArgument);
   // A referenced row cannot be deleted from under its dependants.
   auto del = db().execute("DELETE FROM orgs WHERE id = $1", {s_.org.id});
   ASSERT_FALSE(del);

@@ -60,10 +60,9 @@ inline UserRecord make_user(const std::string& org_id, std::string oid = new_id(
   return u;
 }
 
-inline DeviceRecord make_device(const std::string& org_id) {
+inline DeviceRecord make_device() {
   DeviceRecord d;
   d.id = new_id();
-  d.org_id = org_id;
   d.name = "Ada's phone";
   d.public_jwk = R"({"kty":"EC","crv":"P-256","x":"x","y":"y"})";
   d.created_at = kT0;
@@ -121,7 +120,7 @@ inline Seed seed(Db& db) {
   EXPECT_TRUE(IntegrationRepo(db).create(s.integration));
   s.user = make_user(s.org.id);
   EXPECT_TRUE(UserRepo(db).create(s.user));
-  s.device = make_device(s.org.id);
+  s.device = make_device();
   EXPECT_TRUE(DeviceRepo(db).create(s.device));
   return s;
 }
