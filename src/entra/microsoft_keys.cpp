@@ -102,7 +102,12 @@ Result<std::shared_ptr<const crypto::Jwks>> MicrosoftKeys::get(const std::string
 Result<std::shared_ptr<const crypto::Jwks>> MicrosoftKeys::refresh_for_unknown_kid(const std::string& url) {
   std::lock_guard lock(mu_);
   Entry& entry = entries_[url];
-  if (entry.keys && clock_.now() - entry.last_attempt < options_.min_refresh_interval) return entry.keys;
+  // Limited by the last unknown-kid refresh, not by the last fetch: a key Microsoft rolls in just after a
+  // scheduled fetch is still picked up at once.
+  if (entry.keys && entry.last_kid_refresh != Clock::time_point{} &&
+      clock_.now() - entry.last_kid_refresh < options_.min_refresh_interval)
+    return entry.keys;
+  entry.last_kid_refresh = clock_.now();
   return fetch_locked(url, entry);
 }
 

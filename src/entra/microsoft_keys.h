@@ -75,6 +75,7 @@ class MicrosoftKeys {
     std::shared_ptr<const crypto::Jwks> keys;
     Clock::time_point fetched_at{};
     Clock::time_point last_attempt{};
+    Clock::time_point last_kid_refresh{};  // the last re-fetch caused by an unknown kid (rate-limited alone)
   };
   Result<std::shared_ptr<const crypto::Jwks>> fetch_locked(const std::string& url, Entry& entry);
 

@@ -24,6 +24,7 @@
 #include "server/routes.h"
 #include "server/signing_key_store.h"
 #include "store/database.h"
+#include "store/repositories.h"
 
 #ifndef AVOW_VERSION
 #define AVOW_VERSION "0.0.0"
@@ -37,6 +38,7 @@ namespace fs = std::filesystem;
 // How often a running server re-reads the key ring, so `avowd keys rotate` (or another node) takes effect
 // without a restart.
 constexpr auto kKeyRingReloadInterval = std::chrono::seconds(60);
+constexpr auto kSweepInterval = std::chrono::seconds(30);
 
 // The data directory, database and key ring, in the order they must be closed (reverse of declaration).
 struct State {
@@ -175,14 +177,30 @@ http::ServerOptions server_options(const Config& c) {
   return o;
 }
 
-// Re-reads the key ring every kKeyRingReloadInterval until stopped (on its own thread: reload blocks).
-void reload_key_ring(std::stop_token stop, crypto::KeyRing* ring) {
+// Housekeeping on its own thread (every step blocks on the database): re-reads the key ring every
+// kKeyRingReloadInterval, and every kSweepInterval expires challenges and ScanCodes past their time and
+// forgets spent replay-protection entries and dead sessions.
+void maintenance(std::stop_token stop, crypto::KeyRing* ring, std::shared_ptr<store::Database> database) {
   std::mutex mu;
   std::condition_variable_any cv;
   std::unique_lock lock(mu);
-  while (!cv.wait_for(lock, stop, kKeyRingReloadInterval, [] { return false; })) {
+  auto next_reload = std::chrono::steady_clock::now() + kKeyRingReloadInterval;
+  while (!cv.wait_for(lock, stop, kSweepInterval, [] { return false; })) {
     if (stop.stop_requested()) return;
-    if (Status s = ring->reload(); !s) report("key ring reload failed", s.error());
+    if (std::chrono::steady_clock::now() >= next_reload) {
+      next_reload += kKeyRingReloadInterval;
+      if (Status s = ring->reload(); !s) report("key ring reload failed", s.error());
+    }
+    const std::int64_t now = SystemClock::instance().unix_now();
+    auto swept = database->transaction([now](store::Db& db) -> Status {
+      AVOW_TRY(store::ChallengeRepo(db).expire_due(now));
+      AVOW_TRY(store::ScanCodeRepo(db).expire_due(now));
+      AVOW_TRY(store::UsedHintRepo(db).purge_expired(now));
+      AVOW_TRY(store::DeviceNonceRepo(db).purge_expired(now));
+      AVOW_TRY(store::SessionRepo(db).purge_expired(now));
+      return ok();
+    });
+    if (!swept) report("housekeeping sweep failed", swept.error());
   }
 }
 
@@ -264,9 +282,9 @@ int serve(const Config& c, std::ostream& out) {
                           {"metrics", url + "/metrics"}});
 
   {
-    std::jthread reloader(reload_key_ring, state->key_ring.get());
+    std::jthread housekeeping(maintenance, state->key_ring.get(), state->database);
     server->run();
-  }                // stops and joins the reloader
+  }                // stops and joins the housekeeping thread
   server.reset();  // ends any connection left past the grace period, before the database closes
   state->database->close();
   log::info("stopped");
