@@ -18,6 +18,10 @@
 #include "common/logging.h"
 #include "crypto/keyring.h"
 #include "crypto/sealed.h"
+#include "api/device_routes.h"
+#include "entra/microsoft_keys.h"
+#include "entra/routes.h"
+#include "events/hub.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "server/dev_tls.h"
@@ -239,6 +243,14 @@ int serve(const Config& c, std::ostream& out) {
   }
 
   http::Metrics metrics(version());
+  // Outlive the server: its handlers use them until server.reset() below.
+  events::Hub hub;
+  entra::FetchOptions fetch_options;
+  fetch_options.allow_loopback_http = c.entra.allow_loopback_keys_url;
+  fetch_options.ca_file = c.entra.keys_ca_file;
+  entra::CurlKeyFetcher key_fetcher(fetch_options);
+  entra::MicrosoftKeys microsoft_keys(key_fetcher, SystemClock::instance());
+  auto entra_public_url = std::make_shared<entra::PublicUrl>();
   std::optional<http::Server> server;
   server.emplace(options, metrics);
   CoreRouteDeps deps;
@@ -250,6 +262,40 @@ int serve(const Config& c, std::ostream& out) {
   if (Status s = add_core_routes(server->router(), deps); !s) {
     report("start-up failed", s.error());
     return kExitFailure;
+  }
+  {
+    using std::chrono::duration_cast;
+    using std::chrono::seconds;
+    entra::EntraRouteDeps ed;
+    ed.pool = &server->blocking_pool();
+    ed.database = state->database;
+    ed.hub = &hub;
+    ed.key_ring = state->key_ring.get();
+    ed.microsoft_keys = &microsoft_keys;
+    ed.clock = &SystemClock::instance();
+    ed.public_url = entra_public_url;
+    ed.dev_redirect_uri = c.dev ? c.entra.dev_redirect_uri : "";
+    ed.keys_url = c.entra.keys_url;
+    ed.timing.challenges.ttl = duration_cast<seconds>(c.flow.challenge_ttl);
+    ed.timing.scan_codes.bind_user_ttl = duration_cast<seconds>(c.flow.scan_code_ttl);
+    ed.timing.id_token_lifetime = duration_cast<seconds>(c.flow.id_token_ttl);
+    ed.timing.hint_max_age = duration_cast<seconds>(c.entra.hint_max_age);
+    api::DeviceRouteDeps dd;
+    dd.pool = &server->blocking_pool();
+    dd.database = state->database;
+    dd.hub = &hub;
+    dd.clock = &SystemClock::instance();
+    dd.challenge_policy = ed.timing.challenges;
+    dd.scan_code_policy = ed.timing.scan_codes;
+    dd.lockout_policy = ed.timing.lockout;
+    if (Status s = entra::add_entra_routes(server->router(), std::move(ed)); !s) {
+      report("start-up failed", s.error());
+      return kExitFailure;
+    }
+    if (Status s = api::add_device_routes(server->router(), std::move(dd)); !s) {
+      report("start-up failed", s.error());
+      return kExitFailure;
+    }
   }
   if (c.testing.enable_debug_routes)
     log::warn("debug routes enabled (testing.enable_debug_routes); not for production");
@@ -263,6 +309,10 @@ int serve(const Config& c, std::ostream& out) {
   actual.port = bound->port;
   const std::string url = derive_public_url(actual, bound->tls);
   const std::string public_url = c.public_url.empty() ? derive_public_url(actual, bound->tls) : c.public_url;
+  if (Status s = entra_public_url->set(public_url); !s) {
+    report("start-up failed", s.error());
+    return kExitUsage;
+  }
 
   out << "avowd listening on " << url << "\n"
       << "  public URL  " << public_url << "\n"

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/logging.h"
+#include "server/admin_cli.h"
 #include "server/app.h"
 
 namespace avow::server {
@@ -50,6 +51,9 @@ int avowd_main(int argc, char** argv, char** envp) {
   add_common(rotate_cmd, common);
   rotate_cmd->add_flag("--json", json, "print JSON");
 
+  AdminCli admin;
+  admin.attach(app, [&common](CLI::App* cmd) { add_common(cmd, common); });
+
   CLI::App* version_cmd = app.add_subcommand("version", "print the version");
   add_common(version_cmd, common);
 
@@ -89,6 +93,7 @@ int avowd_main(int argc, char** argv, char** envp) {
   if (serve_cmd->parsed()) return serve(*config, std::cout);
   if (list_cmd->parsed()) return keys_list(*config, json, std::cout);
   if (rotate_cmd->parsed()) return keys_rotate(*config, json, std::cout);
+  if (admin.parsed()) return admin.run(*config, std::cout, std::cerr);
   return kExitUsage;
 }
 

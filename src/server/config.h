@@ -89,7 +89,7 @@ struct EntraConfig {
 
 struct FlowConfig {
   std::chrono::milliseconds challenge_ttl{std::chrono::minutes(2)};  // well under Entra's ~5 minutes
-  std::chrono::milliseconds scan_code_ttl{std::chrono::minutes(3)};
+  std::chrono::milliseconds scan_code_ttl{std::chrono::minutes(2)};
   std::chrono::milliseconds id_token_ttl{std::chrono::minutes(5)};
 };
 

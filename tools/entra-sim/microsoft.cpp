@@ -22,7 +22,8 @@ Status broken(std::string rule) { return fail(ErrorCode::kInvalidArgument, std::
 bool string_array_contains(const json& doc, const char* member, std::string_view value) {
   auto it = doc.find(member);
   if (it == doc.end() || !it->is_array()) return false;
-  return std::any_of(it->begin(), it->end(), [&](const json& v) { return v.is_string() && v.get<std::string>() == value; });
+  return std::any_of(it->begin(), it->end(),
+                     [&](const json& v) { return v.is_string() && v.get<std::string>() == value; });
 }
 
 }  // namespace
@@ -31,6 +32,12 @@ Result<Tenant> Tenant::create(Cloud cloud) {
   auto key = crypto::Jwk::generate_rsa(2048);
   if (!key) return tl::unexpected(key.error());
   return Tenant(cloud, std::move(*key));
+}
+
+Result<Tenant> Tenant::from_key(crypto::Jwk key, Cloud cloud) {
+  if (!key.is_private() || key.type() != crypto::KeyType::kRsa)
+    return fail(ErrorCode::kInvalidArgument, "Microsoft's hint key must be a private RSA key");
+  return Tenant(cloud, std::move(key));
 }
 
 json Tenant::jwks() const {
@@ -43,16 +50,13 @@ Result<std::string> Tenant::mint_hint(const HintSpec& spec, std::int64_t now) co
   const auto& p = entra::profile(cloud_);
   const std::int64_t iat = spec.iat ? spec.iat : now;
   json claims = {
-      {"aud", spec.aud},
-      {"iss", spec.version == 1 ? p.v1_issuer(spec.directory_id) : p.v2_issuer(spec.directory_id)},
-      {"iat", iat},
-      {"nbf", iat},
+      {"aud", spec.aud},   {"iss", spec.version == 1 ? p.v1_issuer(spec.directory_id) : p.v2_issuer(spec.directory_id)},
+      {"iat", iat},        {"nbf", iat},
       {"exp", iat - 60},  // Microsoft issues the hint already expired
-      {"name", spec.name},
-      {"oid", spec.oid},
-      {"sub", spec.sub},
-      {"tid", spec.tid},
+      {"name", spec.name}, {"oid", spec.oid},
+      {"sub", spec.sub},   {"tid", spec.tid},
   };
+  if (spec.issuer_override) claims["iss"] = *spec.issuer_override;
   if (spec.version == 1) {
     claims["ver"] = "1.0";
     claims["upn"] = spec.username;
@@ -67,8 +71,7 @@ Result<std::string> Tenant::mint_hint(const HintSpec& spec, std::int64_t now) co
 FormFields Tenant::authorize_form(const AuthorizeSpec& spec) const {
   const auto& p = entra::profile(cloud_);
   std::string redirect = spec.redirect_uri;
-  if (redirect.empty())
-    redirect = spec.flavor == Flavor::kEam ? p.eam_redirect_uri() : p.custom_control_redirect_uri();
+  if (redirect.empty()) redirect = spec.flavor == Flavor::kEam ? p.eam_redirect_uri() : p.custom_control_redirect_uri();
   std::string claims =
       spec.flavor == Flavor::kEam
           ? std::string(kEamClaims)
@@ -94,7 +97,8 @@ Status validate_discovery(const json& doc, std::string_view discovery_url) {
   const std::string base(discovery_url.substr(0, discovery_url.size() - kSuffix.size()));
   for (const char* m : {"issuer", "authorization_endpoint", "jwks_uri"})
     if (!doc.contains(m) || !doc[m].is_string()) return broken(std::string(m) + " is required");
-  if (doc["issuer"].get<std::string>() != base) return broken("issuer must equal the discovery base character for character");
+  if (doc["issuer"].get<std::string>() != base)
+    return broken("issuer must equal the discovery base character for character");
   const auto jwks_uri = doc["jwks_uri"].get<std::string>();
   if (!jwks_uri.starts_with("https://") || jwks_uri.find('?') != std::string::npos)
     return broken("jwks_uri must be https without a query");
@@ -130,7 +134,8 @@ Result<crypto::Jwks> validate_provider_jwks(const json& jwks) {
     auto cert_key = cert->public_key();
     if (!cert_key || !cert_key->same_public_key(*jwk))
       return fail(ErrorCode::kInvalidArgument, "x5c certificate holds another key than n/e");
-    if (k["x5t"].get<std::string>() != cert->x5t()) return fail(ErrorCode::kInvalidArgument, "x5t is not the SHA-1 of x5c");
+    if (k["x5t"].get<std::string>() != cert->x5t())
+      return fail(ErrorCode::kInvalidArgument, "x5t is not the SHA-1 of x5c");
   }
   return crypto::Jwks::parse(jwks);
 }
@@ -139,7 +144,8 @@ Result<json> validate_id_token(std::string_view token, const crypto::Jwks& provi
                                const IdTokenExpectation& expect, std::int64_t now) {
   auto unverified = crypto::jws::decode_unverified(token);
   if (!unverified) return tl::unexpected(unverified.error());
-  if (unverified->header.value("alg", "") != "RS256") return fail(ErrorCode::kUnauthenticated, "id_token alg must be RS256");
+  if (unverified->header.value("alg", "") != "RS256")
+    return fail(ErrorCode::kUnauthenticated, "id_token alg must be RS256");
   if (!unverified->header.contains("kid")) return fail(ErrorCode::kUnauthenticated, "id_token header lacks kid");
   auto verified = crypto::jws::verify(token, provider_keys);
   if (!verified) return tl::unexpected(verified.error());
@@ -162,7 +168,8 @@ Result<json> validate_id_token(std::string_view token, const crypto::Jwks& provi
   if (exp - iat > expect.max_lifetime) return fail(ErrorCode::kInvalidArgument, "id_token lifetime is too long");
   if (expect.flavor == Flavor::kEam) {
     if (!c.contains("acr") || !c["acr"].is_string() ||
-        std::find(expect.acr_values.begin(), expect.acr_values.end(), c["acr"].get<std::string>()) == expect.acr_values.end())
+        std::find(expect.acr_values.begin(), expect.acr_values.end(), c["acr"].get<std::string>()) ==
+            expect.acr_values.end())
       return fail(ErrorCode::kUnauthenticated, "id_token acr must be exactly one requested value");
     if (!c.contains("amr") || !c["amr"].is_array() || c["amr"].size() != 1 || !c["amr"][0].is_string() ||
         std::find(expect.amr_values.begin(), expect.amr_values.end(), c["amr"][0].get<std::string>()) ==

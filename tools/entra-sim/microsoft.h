@@ -35,12 +35,14 @@ struct HintSpec {
   std::string tid;           // the user's home tenant (≠ directory_id for a B2B guest)
   std::string oid;
   std::string sub = "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ";
-  std::string aud;           // the provider's App ID
+  std::string aud;  // the provider's App ID
   std::string name = "Adele Vance";
   std::string username = "adele@contoso.example";
-  int version = 2;           // 1: https://sts.windows.net/{tid}/ form; 2: …/v2.0
-  std::int64_t iat = 0;      // 0 → now
+  int version = 2;       // 1: https://sts.windows.net/{tid}/ form; 2: …/v2.0
+  std::int64_t iat = 0;  // 0 → now
   std::optional<std::string> kid_override;
+  // Replaces the issuer the cloud and version imply (tests of a foreign or look-alike issuer host).
+  std::optional<std::string> issuer_override;
 };
 
 struct AuthorizeSpec {
@@ -58,6 +60,9 @@ class Tenant {
  public:
   // Generates one RSA-2048 key. kInternal if OpenSSL fails.
   static Result<Tenant> create(Cloud cloud = Cloud::kGlobal);
+  // A tenant signing with `key` (a private RSA key, e.g. loaded from the simulator's state directory).
+  // kInvalidArgument when the key is public only or not RSA: Microsoft signs hints with RS256.
+  static Result<Tenant> from_key(crypto::Jwk key, Cloud cloud = Cloud::kGlobal);
 
   Cloud cloud() const { return cloud_; }
   const crypto::Jwk& key() const { return key_; }
@@ -93,8 +98,8 @@ struct IdTokenExpectation {
   std::string nonce;
   Flavor flavor = Flavor::kEam;
   std::vector<std::string> acr_values{"possessionorinherence"};
-  std::vector<std::string> amr_values{"face", "fido", "fpt", "hwk", "iris", "otp", "pop",
-                                      "retina", "sc", "sms", "swk", "tel", "vbm"};
+  std::vector<std::string> amr_values{"face",   "fido", "fpt", "hwk", "iris", "otp", "pop",
+                                      "retina", "sc",   "sms", "swk", "tel",  "vbm"};
   std::string claim_type = "AvowMfa";
   std::string claim_value = "MfaDone";
   std::int64_t max_lifetime = 3600;
