@@ -212,7 +212,8 @@ Result<SignInStart> SignInService::begin(const SignInRequest& r) {
 
     nlohmann::json details = {{"kind", store::to_string(r.kind)}, {"bound", !devices->empty()}};
     if (opened->replaced_id) details["replaced"] = *opened->replaced_id;
-    if (devices->empty()) {
+    // A ScanCode while the user has no device — or has one and an admin allowed one more (a new phone).
+    if (devices->empty() || user->allow_new_device) {
       ScanCodeRequest sr;
       sr.purpose = store::ScanCodePurpose::kBindUser;
       sr.org_id = integration->org_id;
@@ -248,7 +249,9 @@ Result<std::optional<std::pair<std::string, std::int64_t>>> SignInService::curre
     AVOW_TRY(active);
     auto bound = store::BindingRepo(tx).count_active_for_user(*c->user_id);
     AVOW_TRY(bound);
-    if (*bound > 0) {
+    auto user = store::UserRepo(tx).get(*c->user_id);
+    AVOW_TRY(user);
+    if (*bound > 0 && !user->allow_new_device) {
       // Bound meanwhile (by this code or otherwise): the codes left over have nothing more to do.
       for (const store::ScanCodeRecord& s : *active) AVOW_TRY(codes.expire(s.id));
       return Shown();

@@ -40,7 +40,8 @@ bool has_token(std::string_view list, std::string_view token) {
 
 Result<std::vector<std::string>> string_values(const json& claim, std::string_view name) {
   std::vector<std::string> out;
-  if (!claim.is_object()) return fail(ErrorCode::kInvalidArgument, "claims." + std::string(name) + " must be an object");
+  if (!claim.is_object())
+    return fail(ErrorCode::kInvalidArgument, "claims." + std::string(name) + " must be an object");
   if (auto it = claim.find("values"); it != claim.end() && !it->is_null()) {
     if (!it->is_array() || it->empty() || it->size() > 32)
       return fail(ErrorCode::kInvalidArgument, "claims." + std::string(name) + ".values must be a non-empty array");
@@ -127,7 +128,8 @@ Result<AuthorizeRequest> parse_authorize_request(const FormFields& fields, Cloud
     return req;
   }
 
-  // Custom control: exactly one requested claim with a string value, e.g. {"AvowMfa":{"essential":true,"value":"MfaDone"}}.
+  // Custom control: exactly one requested claim with a string value, e.g.
+  // {"AvowMfa":{"essential":true,"value":"MfaDone"}}.
   if (id_token.size() != 1) return fail(ErrorCode::kInvalidArgument, "claims must request exactly one claim");
   const auto it = id_token.begin();
   if (it.key().empty() || it.key().size() > 128) return fail(ErrorCode::kInvalidArgument, "claims: bad claim name");
@@ -142,7 +144,8 @@ Result<std::pair<std::string, std::string>> choose_acr_amr(const AuthorizeReques
   const bool possession = std::find(kPossession.begin(), kPossession.end(), method) != kPossession.end();
   const bool inherence = std::find(kInherence.begin(), kInherence.end(), method) != kInherence.end();
   if (!possession && !inherence) return fail(ErrorCode::kInvalidArgument, "unknown authentication method");
-  if (!req.amr_values.empty() && std::find(req.amr_values.begin(), req.amr_values.end(), method) == req.amr_values.end())
+  if (!req.amr_values.empty() &&
+      std::find(req.amr_values.begin(), req.amr_values.end(), method) == req.amr_values.end())
     return fail(ErrorCode::kConflict, "Entra did not accept the authentication method " + std::string(method));
   if (req.acr_values.empty())
     return std::pair<std::string, std::string>{possession ? "possession" : "inherence", std::string(method)};

@@ -35,7 +35,9 @@ std::string CloudProfile::v1_issuer(std::string_view tenant) const {
   return std::string(v1_prefix) + std::string(tenant) + "/";
 }
 
-std::string CloudProfile::eam_redirect_uri() const { return "https://" + std::string(login_host) + std::string(kEamPath); }
+std::string CloudProfile::eam_redirect_uri() const {
+  return "https://" + std::string(login_host) + std::string(kEamPath);
+}
 
 std::string CloudProfile::custom_control_redirect_uri() const {
   return "https://" + std::string(login_host) + std::string(kCustomControlPath);
@@ -49,7 +51,8 @@ Result<Flavor> classify_redirect_uri(Cloud cloud, std::string_view redirect_uri,
       equals_ascii_nocase(redirect_uri.substr(origin.size()), kCustomControlPath))
     return Flavor::kCustomControl;
   if (!extra_allowed.empty() && redirect_uri == extra_allowed) return Flavor::kEam;
-  return fail(ErrorCode::kInvalidArgument, "redirect_uri is not a Microsoft Entra redirect URI for this integration's cloud");
+  return fail(ErrorCode::kInvalidArgument,
+              "redirect_uri is not a Microsoft Entra redirect URI for this integration's cloud");
 }
 
 Result<HintIssuer> parse_hint_issuer(Cloud cloud, std::string_view iss) {

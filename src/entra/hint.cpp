@@ -22,7 +22,8 @@ Result<std::string> string_claim(const json& claims, const char* name, bool requ
   }
   if (!it->is_string()) return fail(ErrorCode::kInvalidArgument, std::string("hint ") + name + " is not a string");
   const auto& s = it->get_ref<const std::string&>();
-  if (s.size() > kMaxClaimLength) return fail(ErrorCode::kInvalidArgument, std::string("hint ") + name + " is too long");
+  if (s.size() > kMaxClaimLength)
+    return fail(ErrorCode::kInvalidArgument, std::string("hint ") + name + " is too long");
   if (required && s.empty()) return fail(ErrorCode::kInvalidArgument, std::string("hint ") + name + " is empty");
   return s;
 }

@@ -31,8 +31,8 @@ namespace avow::entra {
 
 struct HintPolicy {
   Cloud cloud = Cloud::kGlobal;
-  std::string directory_id;                       // lowercase GUID
-  std::vector<std::string> audiences;             // App ID and Client ID
+  std::string directory_id;            // lowercase GUID
+  std::vector<std::string> audiences;  // App ID and Client ID
   std::chrono::seconds max_age{10 * 60};
   std::chrono::seconds clock_skew{5 * 60};
 };

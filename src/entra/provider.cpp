@@ -51,8 +51,8 @@ json success_claims(std::string_view issuer, const AuthorizeRequest& request, co
   return c;
 }
 
-std::vector<std::pair<std::string, std::string>> success_fields(const AuthorizeRequest& request,
-                                                                std::string id_token, std::int64_t lifetime_seconds) {
+std::vector<std::pair<std::string, std::string>> success_fields(const AuthorizeRequest& request, std::string id_token,
+                                                                std::int64_t lifetime_seconds) {
   std::vector<std::pair<std::string, std::string>> f;
   f.emplace_back("id_token", std::move(id_token));
   if (request.flavor == Flavor::kCustomControl) {
@@ -73,22 +73,6 @@ std::vector<std::pair<std::string, std::string>> error_fields(const AuthorizeReq
   return f;
 }
 
-std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 8);
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
-
 std::string form_post_page(std::string_view action, const std::vector<std::pair<std::string, std::string>>& fields,
                            std::string_view script_nonce) {
   std::string page;
@@ -106,7 +90,8 @@ std::string form_post_page(std::string_view action, const std::vector<std::pair<
     page += html_escape(value);
     page += "\">\n";
   }
-  page += "<noscript><p>Sign-in verified.</p><button type=\"submit\">Continue to Microsoft</button></noscript>\n</form>\n";
+  page +=
+      "<noscript><p>Sign-in verified.</p><button type=\"submit\">Continue to Microsoft</button></noscript>\n</form>\n";
   page += "<script nonce=\"";
   page += html_escape(script_nonce);
   page += "\">document.forms[0].submit();</script>\n</body></html>\n";

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/html.h"
 #include "entra/authorize_request.h"
 #include "entra/hint.h"
 
@@ -23,10 +24,10 @@ namespace avow::entra {
 // The URLs of one integration. The issuer is the discovery base, character for character: no trailing
 // slash, no explicit default port.
 struct ProviderUrls {
-  std::string issuer;          // <public_url>/entra/<client_id>
-  std::string discovery_url;   // <issuer>/.well-known/openid-configuration
-  std::string authorize_url;   // <issuer>/authorize
-  std::string jwks_url;        // <issuer>/jwks
+  std::string issuer;         // <public_url>/entra/<client_id>
+  std::string discovery_url;  // <issuer>/.well-known/openid-configuration
+  std::string authorize_url;  // <issuer>/authorize
+  std::string jwks_url;       // <issuer>/jwks
 };
 
 // `public_url` is the server's external base URL (scheme://host[:port][/path], no trailing slash).
@@ -44,8 +45,8 @@ nlohmann::json success_claims(std::string_view issuer, const AuthorizeRequest& r
 
 // The fields of a successful answer: id_token, and state when the request had one. Custom controls also
 // get token_type, expires_in and scope, as Duo's provider posts them.
-std::vector<std::pair<std::string, std::string>> success_fields(const AuthorizeRequest& request,
-                                                                std::string id_token, std::int64_t lifetime_seconds);
+std::vector<std::pair<std::string, std::string>> success_fields(const AuthorizeRequest& request, std::string id_token,
+                                                                std::int64_t lifetime_seconds);
 
 // The fields of a refusal: error (access_denied or temporarily_unavailable), error_description, state.
 std::vector<std::pair<std::string, std::string>> error_fields(const AuthorizeRequest& request, std::string_view error,
@@ -56,8 +57,5 @@ std::vector<std::pair<std::string, std::string>> error_fields(const AuthorizeReq
 // script; the caller sends the matching `Content-Security-Policy: script-src 'nonce-…'`.
 std::string form_post_page(std::string_view action, const std::vector<std::pair<std::string, std::string>>& fields,
                            std::string_view script_nonce);
-
-// Escapes & < > " ' for use in HTML text and double-quoted attributes.
-std::string html_escape(std::string_view text);
 
 }  // namespace avow::entra

@@ -14,11 +14,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/device_routes.h"
 #include "common/clock.h"
 #include "common/logging.h"
 #include "crypto/keyring.h"
 #include "crypto/sealed.h"
-#include "api/device_routes.h"
 #include "entra/microsoft_keys.h"
 #include "entra/routes.h"
 #include "events/hub.h"

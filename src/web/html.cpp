@@ -16,33 +16,6 @@ bool is_name(std::string_view s) {
 
 }  // namespace
 
-std::string escape_html(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 8);
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
 Result<std::string> render_template(std::string_view tmpl, const TemplateVars& vars) {
   std::string out;
   out.reserve(tmpl.size() + 1024);
@@ -64,7 +37,7 @@ Result<std::string> render_template(std::string_view tmpl, const TemplateVars& v
     if (!is_name(name)) return fail(ErrorCode::kInternal, "template: malformed tag at offset " + std::to_string(open));
     const auto it = vars.find(name);
     if (it == vars.end()) return fail(ErrorCode::kInternal, "template: no value for '" + std::string(name) + "'");
-    out += raw ? it->second : escape_html(it->second);
+    out += raw ? it->second : html_escape(it->second);
     pos = close + close_tag.size();
   }
   return out;

@@ -1,6 +1,6 @@
 // avow/web/html.h — escaping, and the one tiny template syntax the server-rendered pages use.
 //
-//   std::string safe = escape_html(user_controlled);        // for text and double-quoted attributes
+//   std::string safe = html_escape(user_controlled);        // for text and double-quoted attributes
 //
 //   TemplateVars vars{{"title", "Sign in"}, {"qr", svg}};
 //   Result<std::string> html = render_template("<h1>{{title}}</h1>{{{qr}}}", vars);
@@ -15,12 +15,12 @@
 #include <string>
 #include <string_view>
 
+#include "common/html.h"
 #include "common/result.h"
 
 namespace avow::web {
 
-// Escapes & < > " ' so the text is inert in HTML text and in double- or single-quoted attribute values.
-std::string escape_html(std::string_view text);
+using avow::html_escape;  // common/html.h
 
 using TemplateVars = std::map<std::string, std::string, std::less<>>;
 

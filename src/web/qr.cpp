@@ -41,9 +41,9 @@ std::string qr_svg(const QrMatrix& m, std::string_view label) {
   svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ";
   svg += std::to_string(side) + " " + std::to_string(side);
   svg += "\" role=\"img\" aria-label=\"";
-  svg += escape_html(label);
+  svg += html_escape(label);
   svg += "\" shape-rendering=\"crispEdges\"><title>";
-  svg += escape_html(label);
+  svg += html_escape(label);
   svg += "</title><rect width=\"";
   svg += std::to_string(side) + "\" height=\"" + std::to_string(side);
   svg += "\" fill=\"#fff\"/><path fill=\"#000\" d=\"";

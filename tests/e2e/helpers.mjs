@@ -663,7 +663,8 @@ export async function finishApproved(world, flow) {
   assert.equal(done.post.fields.error, undefined, JSON.stringify(done.post.fields));
   assert.equal(done.post.fields.state, flow.state);
   assert.ok(done.post.fields.id_token);
-  assert.match(done.headers['content-security-policy'], /form-action/);
+  assert.match(done.headers['content-security-policy'], /script-src 'nonce-/);
+  assert.doesNotMatch(done.headers['content-security-policy'], /form-action/);
   return done;
 }
 

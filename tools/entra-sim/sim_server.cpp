@@ -50,7 +50,7 @@ std::string page(std::string_view title, std::string_view style_nonce, std::stri
   std::string out;
   out += "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">";
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
-  out += "<title>" + entra::html_escape(title) + "</title>";
+  out += "<title>" + html_escape(title) + "</title>";
   out += "<style nonce=\"" + std::string(style_nonce) + "\">";
   out +=
       "body{font-family:'Segoe UI',system-ui,sans-serif;background:#f2f2f2;margin:0}"
@@ -125,18 +125,18 @@ std::string verdict_html(const ReceivedAnswer& a) {
   std::string body;
   const std::string outcome(to_string(a.outcome));
   body += "<div data-testid=\"sim-result\" data-outcome=\"" + outcome + "\" data-state=\"" +
-          entra::html_escape(a.state) + "\">";
+          html_escape(a.state) + "\">";
   if (a.outcome == ReceivedAnswer::Outcome::kAccepted) {
     body +=
         "<h1 class=\"ok\">Signed in</h1><p>The provider's id_token passed every check Entra makes: discovery "
         "document, JWKS (x5c, x5t, kid), RS256 signature, issuer, audience, subject, nonce, lifetime and "
         "the requested claims.</p><pre>" +
-        entra::html_escape(a.claims.dump(2)) + "</pre>";
+        html_escape(a.claims.dump(2)) + "</pre>";
   } else if (a.outcome == ReceivedAnswer::Outcome::kProviderError) {
-    body += "<h1 class=\"bad\">Sign-in refused by the provider</h1><p><code>" + entra::html_escape(a.error) +
-            "</code>: " + entra::html_escape(a.error_description) + "</p>";
+    body += "<h1 class=\"bad\">Sign-in refused by the provider</h1><p><code>" + html_escape(a.error) +
+            "</code>: " + html_escape(a.error_description) + "</p>";
   } else {
-    body += "<h1 class=\"bad\">Entra rejected the provider's answer</h1><p>" + entra::html_escape(a.error_description) +
+    body += "<h1 class=\"bad\">Entra rejected the provider's answer</h1><p>" + html_escape(a.error_description) +
             "</p>";
   }
   body += "<p><a href=\"/\">Start another sign-in</a></p></div>";
@@ -157,7 +157,7 @@ asio::awaitable<Response> receive(Request req, Ctx ctx) {
                    page("Entra simulator", style,
                         "<div data-testid=\"sim-result\" data-outcome=\"unknown_state\"><h1 class=\"bad\">"
                         "Unexpected answer</h1><p>" +
-                            entra::html_escape(why) + "</p></div>"),
+                            html_escape(why) + "</p></div>"),
                    style);
   }
   const std::int64_t now = ctx->clock->unix_now();
@@ -177,7 +177,7 @@ asio::awaitable<Response> receive(Request req, Ctx ctx) {
 
 Response demo(const Ctx& ctx, const Request& req) {
   const std::string style = random_token(12);
-  auto q = [&](const char* name) { return entra::html_escape(req.query_param(name).value_or("")); };
+  auto q = [&](const char* name) { return html_escape(req.query_param(name).value_or("")); };
   auto input = [&](const char* name, const char* label, const char* placeholder) {
     return std::string("<label for=\"") + name + "\">" + label + "</label><input id=\"" + name + "\" name=\"" + name +
            "\" value=\"" + q(name) + "\" placeholder=\"" + placeholder + "\" required>";
@@ -201,8 +201,8 @@ Response demo(const Ctx& ctx, const Request& req) {
       "<option value=\"eam\">External authentication method (EAM)</option>"
       "<option value=\"custom_control\">Conditional Access custom control</option></select>";
   body += "<button type=\"submit\">Next</button></form>";
-  body += "<p><small>Hints are signed with the key at <code>" + entra::html_escape(ctx->keys_url()) +
-          "</code>; answers come back to <code>" + entra::html_escape(ctx->redirect_uri()) + "</code>.</small></p>";
+  body += "<p><small>Hints are signed with the key at <code>" + html_escape(ctx->keys_url()) +
+          "</code>; answers come back to <code>" + html_escape(ctx->redirect_uri()) + "</code>.</small></p>";
   return html(200, page("Sign in to your account (Entra simulator)", style, body), style);
 }
 
@@ -221,7 +221,7 @@ asio::awaitable<Response> demo_start(Request req, Ctx ctx) {
     return html(
         400,
         page("Entra simulator", style,
-             "<h1 class=\"bad\">Cannot start</h1><p>" + entra::html_escape(why) + "</p><p><a href=\"/\">Back</a></p>"),
+             "<h1 class=\"bad\">Cannot start</h1><p>" + html_escape(why) + "</p><p><a href=\"/\">Back</a></p>"),
         style);
   };
   auto fields = parse_form(req.body);

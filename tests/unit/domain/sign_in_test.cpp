@@ -166,6 +166,22 @@ TEST_F(SignInTest, AnUnboundUserGetsAScanCodeTiedToTheChallenge) {
   for (const auto& e : audit_of_kind("signin.started")) EXPECT_EQ(e.details.find(*s.scan_code), std::string::npos);
 }
 
+TEST_F(SignInTest, AnAdminAllowedNewDeviceGetsAScanCodeBesideThePush) {
+  bind(user_, device_);
+  ASSERT_TRUE(UserService(db(), clock_).allow_new_device(user_.id, true));
+  SignInStart s = begin_for(user_);
+  ASSERT_TRUE(s.scan_code);                                 // the new phone can bind
+  EXPECT_TRUE(contains(s.notify, "device:" + device_.id));  // the old one still gets the push
+  auto phone = new_device();
+  auto scanned = flows().scan(*s.scan_code, phone.id, "198.51.100.7");
+  ASSERT_TRUE(scanned) << scanned.error().message;
+  // The permission is used up: the page stops offering a code.
+  auto shown = flows().current_scan_code(s.challenge.id, flow_hash_);
+  ASSERT_TRUE(shown) << shown.error().message;
+  EXPECT_FALSE(*shown);
+  EXPECT_FALSE(begin_for(user_).scan_code);
+}
+
 TEST_F(SignInTest, BeginCreatesTheUserOnFirstSight) {
   store::UserRecord stranger;
   stranger.object_id = new_id();

@@ -14,17 +14,21 @@ TEST(Cloud, ProfilesMatchTheContract) {
             "https://login.microsoftonline.us/common/federation/externalauthprovider");
   EXPECT_EQ(profile(Cloud::kChina).eam_redirect_uri(),
             "https://login.partner.microsoftonline.cn/common/federation/externalauthprovider");
-  EXPECT_EQ(profile(Cloud::kGlobal).v2_issuer(kTenant), std::string("https://login.microsoftonline.com/") + kTenant + "/v2.0");
+  EXPECT_EQ(profile(Cloud::kGlobal).v2_issuer(kTenant),
+            std::string("https://login.microsoftonline.com/") + kTenant + "/v2.0");
   EXPECT_EQ(profile(Cloud::kGlobal).v1_issuer(kTenant), std::string("https://sts.windows.net/") + kTenant + "/");
   EXPECT_EQ(profile(Cloud::kGlobal).keys_url, "https://login.microsoftonline.com/common/discovery/v2.0/keys");
 }
 
 TEST(RedirectUri, AcceptsOnlyMicrosoftsExactUris) {
-  EXPECT_EQ(*classify_redirect_uri(Cloud::kGlobal, "https://login.microsoftonline.com/common/federation/externalauthprovider"),
+  EXPECT_EQ(*classify_redirect_uri(Cloud::kGlobal,
+                                   "https://login.microsoftonline.com/common/federation/externalauthprovider"),
             Flavor::kEam);
-  EXPECT_EQ(*classify_redirect_uri(Cloud::kGlobal, "https://login.microsoftonline.com/common/federation/OAuth2ClaimsProvider"),
+  EXPECT_EQ(*classify_redirect_uri(Cloud::kGlobal,
+                                   "https://login.microsoftonline.com/common/federation/OAuth2ClaimsProvider"),
             Flavor::kCustomControl);
-  EXPECT_EQ(*classify_redirect_uri(Cloud::kGlobal, "https://login.microsoftonline.com/common/federation/Oauth2ClaimsProvider"),
+  EXPECT_EQ(*classify_redirect_uri(Cloud::kGlobal,
+                                   "https://login.microsoftonline.com/common/federation/Oauth2ClaimsProvider"),
             Flavor::kCustomControl);
   const char* refused[] = {
       "https://login.microsoftonline.com/common/federation/externalauthprovider/",
@@ -67,7 +71,7 @@ TEST(HintIssuer, ParsesV1AndV2) {
 TEST(HintIssuer, RefusesForeignOrMalformedIssuers) {
   const std::string t = kTenant;
   const std::string refused[] = {
-      "https://login.microsoftonline.us/" + t + "/v2.0",   // another cloud
+      "https://login.microsoftonline.us/" + t + "/v2.0",  // another cloud
       "https://login.microsoftonline.com.evil/" + t + "/v2.0",
       "https://evil.example/" + t + "/v2.0",
       "https://login.microsoftonline.com/common/v2.0",

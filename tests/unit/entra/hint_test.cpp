@@ -55,7 +55,9 @@ class HintTest : public ::testing::Test {
   std::string sign(const json& claims, const crypto::Jwk& key) {
     return *crypto::jws::sign(key, {{"typ", "JWT"}}, claims.dump());
   }
-  Result<HintClaims> check(const json& claims) { return validate_hint(sign(claims, *microsoft_key_), keys_, policy_, clock_); }
+  Result<HintClaims> check(const json& claims) {
+    return validate_hint(sign(claims, *microsoft_key_), keys_, policy_, clock_);
+  }
 
   static crypto::Jwk* microsoft_key_;
   static crypto::Jwk* other_key_;
@@ -186,8 +188,8 @@ TEST_F(HintTest, RefusesAlgNoneAndHs256WithThePublicKey) {
   const std::string input = hs_header + "." + payload;
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()),
-       input.size(), mac, &mac_len);
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &mac_len);
   const std::string hs = input + "." + base64url_encode(std::string(reinterpret_cast<char*>(mac), mac_len));
   auto r = validate_hint(hs, keys_, policy_, clock_);
   ASSERT_FALSE(r);

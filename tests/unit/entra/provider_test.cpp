@@ -48,8 +48,8 @@ TEST(Discovery, HasEveryMemberEntraRequires) {
 }
 
 TEST(SuccessClaims, EamCarriesOneAcrAndOneAmr) {
-  auto c = success_claims("https://mfa.example.com/entra/cid-1", eam_request(), hint(), {"possessionorinherence", "swk"},
-                          1000, 300);
+  auto c = success_claims("https://mfa.example.com/entra/cid-1", eam_request(), hint(),
+                          {"possessionorinherence", "swk"}, 1000, 300);
   EXPECT_EQ(c["iss"], "https://mfa.example.com/entra/cid-1");
   EXPECT_EQ(c["aud"], "cid-1");
   EXPECT_EQ(c["sub"], "pairwise-sub");
@@ -86,9 +86,8 @@ TEST(Fields, StateIsEchoedOnlyWhenSent) {
 }
 
 TEST(FormPost, EscapesEveryValue) {
-  const std::string page =
-      form_post_page("https://login.microsoftonline.com/x?a=1&b=2",
-                     {{"state", "\"><script>alert(1)</script>"}, {"id_token", "a.b.c"}}, "n0nce");
+  const std::string page = form_post_page("https://login.microsoftonline.com/x?a=1&b=2",
+                                          {{"state", "\"><script>alert(1)</script>"}, {"id_token", "a.b.c"}}, "n0nce");
   EXPECT_NE(page.find("action=\"https://login.microsoftonline.com/x?a=1&amp;b=2\""), std::string::npos);
   EXPECT_EQ(page.find("<script>alert"), std::string::npos);
   EXPECT_NE(page.find("value=\"&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""), std::string::npos);

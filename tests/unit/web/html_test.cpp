@@ -6,9 +6,9 @@ namespace avow::web {
 namespace {
 
 TEST(EscapeHtml, EscapesTheFiveCharacters) {
-  EXPECT_EQ(escape_html("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-  EXPECT_EQ(escape_html("plain text é"), "plain text é");
-  EXPECT_EQ(escape_html(""), "");
+  EXPECT_EQ(html_escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  EXPECT_EQ(html_escape("plain text é"), "plain text é");
+  EXPECT_EQ(html_escape(""), "");
 }
 
 TEST(RenderTemplate, EscapesDoubleAndKeepsTripleBraces) {
