@@ -208,6 +208,7 @@ Result<SignInStart> SignInService::begin(const SignInRequest& r) {
     auto devices = store::DeviceRepo(tx).list_active_for_user(user->id);
     AVOW_TRY(devices);
     for (const store::DeviceRecord& d : *devices) out.notify.push_back("device:" + d.id);
+    out.devices = *devices;
     if (opened->replaced_id) out.notify.push_back("challenge:" + *opened->replaced_id);
 
     nlohmann::json details = {{"kind", store::to_string(r.kind)}, {"bound", !devices->empty()}};

@@ -75,6 +75,8 @@ struct SignInStart {
   std::int64_t scan_code_expires_at = 0;
   // Topics to notify: "device:<id>" for each bound device, "challenge:<id>" for a replaced challenge.
   std::vector<std::string> notify;
+  // The user's active devices: each gets a push (push::Dispatcher) for this challenge.
+  std::vector<store::DeviceRecord> devices;
 };
 
 struct ScanResult {

@@ -352,7 +352,13 @@ Response authorize_blocking(const EntraRouteDeps& d, const AuthorizeInput& in) {
         return temporarily_unavailable(*req);
     }
   }
-  for (const std::string& topic : start->notify) d.hub->notify(topic);
+  for (const std::string& topic : start->notify)
+    if (!topic.starts_with("device:")) d.hub->notify(topic);  // devices hear through their push channels
+  for (const store::DeviceRecord& device : start->devices)
+    d.push->send({.device_id = device.id,
+                  .platform = device.push_platform,
+                  .token = device.push_token,
+                  .challenge_id = start->challenge.id});
 
   web::FlowView flow;
   flow.state = std::string(store::to_string(start->challenge.state));
@@ -562,7 +568,7 @@ asio::awaitable<Response> discovery(Request req, Deps d, bool jwks) {
 }
 
 Status check_deps(const EntraRouteDeps& d) {
-  if (!d.pool || !d.database || !d.hub || !d.key_ring || !d.microsoft_keys || !d.clock || !d.public_url)
+  if (!d.pool || !d.database || !d.hub || !d.push || !d.key_ring || !d.microsoft_keys || !d.clock || !d.public_url)
     return fail(ErrorCode::kInvalidArgument, "entra routes: a dependency is missing");
   if (d.timing.long_poll.count() < 1) return fail(ErrorCode::kInvalidArgument, "entra routes: long_poll must be ≥ 1 s");
   return ok();

@@ -45,6 +45,7 @@
 #include "events/hub.h"
 #include "http/blocking_pool.h"
 #include "http/router.h"
+#include "push/sender.h"
 #include "store/database.h"
 
 namespace avow::entra {
@@ -85,6 +86,7 @@ struct EntraRouteDeps {
   http::BlockingPool* pool = nullptr;
   std::shared_ptr<store::Database> database;
   events::Hub* hub = nullptr;
+  push::Dispatcher* push = nullptr;  // wakes the user's devices (built-in channel, APNs/FCM when configured)
   const crypto::KeyRing* key_ring = nullptr;
   MicrosoftKeys* microsoft_keys = nullptr;
   const Clock* clock = nullptr;

@@ -22,6 +22,7 @@
 #include "entra/microsoft_keys.h"
 #include "entra/routes.h"
 #include "events/hub.h"
+#include "push/sender.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "server/dev_tls.h"
@@ -245,6 +246,7 @@ int serve(const Config& c, std::ostream& out) {
   http::Metrics metrics(version());
   // Outlive the server: its handlers use them until server.reset() below.
   events::Hub hub;
+  push::Dispatcher push(hub);
   entra::FetchOptions fetch_options;
   fetch_options.allow_loopback_http = c.entra.allow_loopback_keys_url;
   fetch_options.ca_file = c.entra.keys_ca_file;
@@ -270,6 +272,7 @@ int serve(const Config& c, std::ostream& out) {
     ed.pool = &server->blocking_pool();
     ed.database = state->database;
     ed.hub = &hub;
+    ed.push = &push;
     ed.key_ring = state->key_ring.get();
     ed.microsoft_keys = &microsoft_keys;
     ed.clock = &SystemClock::instance();

@@ -153,6 +153,7 @@ class EntraRoutesTest : public ::testing::Test {
     deps.pool = &pool_;
     deps.database = database_;
     deps.hub = &hub_;
+    deps.push = &push_;
     deps.key_ring = ring_.get();
     deps.microsoft_keys = ms_keys_.get();
     deps.clock = &clock_;
@@ -328,6 +329,7 @@ class EntraRoutesTest : public ::testing::Test {
   ManualClock clock_;
   http::BlockingPool pool_{2};
   events::Hub hub_;
+  push::Dispatcher push_{hub_};
   http::Router router_;
   std::shared_ptr<store::Database> database_;
   static inline std::optional<entra_sim::Tenant> tenant_;
