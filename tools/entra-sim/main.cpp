@@ -175,6 +175,7 @@ int serve(const ServeFlags& f) {
                {"kid", tenant->key().kid()},  {"tls", bound->tls}};
   if (!ca_out.empty()) line["ca_file"] = ca_out;
   std::cout << line.dump() << std::endl;
+  std::cerr << "Simulated Microsoft sign-in page: " << ctx->base_url << "/\n";
   log::info("entra simulator listening", {{"url", ctx->base_url}});
   server.run();
   return kExitOk;
@@ -188,6 +189,7 @@ int main(int argc, char** argv) {
 
   ServeFlags serve_flags;
   CLI::App* serve_cmd = app.add_subcommand("serve", "serve Microsoft's keys, the answer receiver and a demo page");
+  serve_cmd->alias("demo");  // `avow-entra-sim demo`: the same server; its page at / walks a person through a sign-in
   serve_cmd->add_option("--listen", serve_flags.listen, "HOST:PORT (default 127.0.0.1:0, any free port)");
   serve_cmd->add_option("--state-dir", serve_flags.state_dir, "directory holding Microsoft's key")->required();
   serve_cmd->add_flag("--tls-dev", serve_flags.tls_dev, "serve HTTPS with a self-signed localhost certificate");
