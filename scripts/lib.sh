@@ -2,8 +2,7 @@
 # Installs what is missing (Debian 12 packages through apt-get, sudo only when not root), builds with CMake+Ninja.
 set -euo pipefail
 
-AVOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export AVOW_ROOT
+ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Packages needed to build and run avowd.
 AVOW_BUILD_PACKAGES=(
@@ -47,11 +46,11 @@ node_ensure() {
 
 npm_ensure() {
   node_ensure
-  local stamp="$AVOW_ROOT/node_modules/.avow-lock-stamp"
-  if [ -f "$stamp" ] && cmp -s "$AVOW_ROOT/package-lock.json" "$stamp"; then return 0; fi
+  local stamp="$ROOT_DIR/node_modules/.avow-lock-stamp"
+  if [ -f "$stamp" ] && cmp -s "$ROOT_DIR/package-lock.json" "$stamp"; then return 0; fi
   say "installing test tooling (npm ci)"
-  (cd "$AVOW_ROOT" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
-  cp "$AVOW_ROOT/package-lock.json" "$stamp"
+  (cd "$ROOT_DIR" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
+  cp "$ROOT_DIR/package-lock.json" "$stamp"
 }
 
 # build DIR TYPE [cmake args…] -- [targets…]
@@ -67,7 +66,7 @@ build() {
   # Ninja without an explicit -j uses cores+2; on small machines the heavy Beast units need the memory headroom.
   local jobs
   jobs="$(nproc)"
-  cmake -S "$AVOW_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "${cmake_args[@]}" >/dev/null
+  cmake -S "$ROOT_DIR" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "${cmake_args[@]}" >/dev/null
   if [ ${#targets[@]} -gt 0 ]; then
     cmake --build "$dir" -j "$jobs" --target "${targets[@]}"
   else

@@ -5,6 +5,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 apt_ensure "${AVOW_BUILD_PACKAGES[@]}"
-build "$AVOW_ROOT/build/release" Release -DAVOW_BUILD_TESTS=OFF -DAVOW_BUILD_BENCH=OFF -- avowd avow avow-entra-sim
+build "$ROOT_DIR/build/release" Release -DAVOW_BUILD_TESTS=OFF -DAVOW_BUILD_BENCH=OFF -- avowd avow avow-entra-sim
 say "starting avowd"
-exec "$AVOW_ROOT/build/release/src/server/avowd" serve --data-dir "${AVOW_DATA_DIR:-$AVOW_ROOT/data}" "$@"
+exec "$ROOT_DIR/build/release/src/server/avowd" serve --data-dir "${AVOW_DATA_DIR:-$ROOT_DIR/data}" "$@"
