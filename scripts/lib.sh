@@ -12,7 +12,7 @@ AVOW_BUILD_PACKAGES=(
   libcurl4-openssl-dev libqrencode-dev libzbar-dev libpng-dev
 )
 # Packages needed only by the tests and benchmarks.
-AVOW_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev openssl)
+AVOW_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev openssl chromium fonts-liberation)
 
 say() { printf '==> %s\n' "$*" >&2; }
 

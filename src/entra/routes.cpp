@@ -397,6 +397,8 @@ Response authorize_blocking(const EntraRouteDeps& d, const AuthorizeInput& in) {
 
   Response r = Response::text(200, std::move(*html), kHtml);
   r.set_header("Content-Security-Policy", web::page_csp(page.csp_nonce, /*with_script=*/true));
+  // The finish form posts back here: with no-referrer, Chrome sends `Origin: null`, which finish refuses.
+  r.set_header("Referrer-Policy", "same-origin");
   const std::int64_t max_age = std::max<std::int64_t>(60, start->challenge.expires_at - now + 60);
   std::string cookie = std::string(kFlowCookie) + "=" + flow_secret + "; Path=" + path +
                        "; Max-Age=" + std::to_string(max_age) + "; HttpOnly; SameSite=Strict";

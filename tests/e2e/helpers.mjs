@@ -566,6 +566,7 @@ function worldMethods(world) {
         method: 'POST',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
+          origin: new URL(avowd.url).origin,  // as the page's own form post sends it
           ...(cookie ? { cookie: `avow_flow=${cookie}` } : {}),
           ...headers,
         },

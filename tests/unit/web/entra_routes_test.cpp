@@ -485,6 +485,8 @@ TEST_F(EntraRoutesTest, BoundUserSeesTheNumberAndTheDeviceIsNotified) {
   EXPECT_NE(r.body.find("adele@contoso.example"), std::string::npos);
   const std::string csp(r.header("content-security-policy").value_or(""));
   EXPECT_NE(csp.find("script-src 'nonce-" + attribute(r.body, "<script nonce")), std::string::npos) << csp;
+  // The page's own finish POST must carry a real Origin (no-referrer makes Chrome send `Origin: null`).
+  EXPECT_EQ(r.header("referrer-policy").value_or(""), "same-origin");
 }
 
 TEST_F(EntraRoutesTest, DeniedAndExpiredSignInsPostAccessDenied) {
@@ -641,7 +643,8 @@ TEST_F(EntraRoutesTest, GuestRefusedByPolicyGetsAccessDeniedPosted) {
   EXPECT_EQ(fields["error"], "access_denied");
   EXPECT_EQ(fields["state"], last_state_);
   EXPECT_FALSE(r.header("set-cookie"));
-  EXPECT_NE(std::string(r.header("content-security-policy").value_or("")).find("script-src 'nonce-"), std::string::npos);
+  EXPECT_NE(std::string(r.header("content-security-policy").value_or("")).find("script-src 'nonce-"),
+            std::string::npos);
 }
 
 TEST_F(EntraRoutesTest, UnreachableMicrosoftKeysAre503) {
