@@ -24,6 +24,10 @@ inline store::UnixTime expires_after(store::UnixTime now, seconds ttl) { return 
 struct ChallengePolicy {
   // Entra abandons an attempt about 5 minutes after redirecting; finish well before.
   seconds ttl{120};
+  // A first sign-in spends part of `ttl` on scanning the ScanCode: a scan leaves at least `after_scan` for
+  // the push, but the challenge never outlives `max_lifetime` from its creation (under Entra's 5 minutes).
+  seconds after_scan{60};
+  seconds max_lifetime{240};
   // The number to match: `number_digits` digits, offered among `number_choices` distinct numbers.
   int number_digits = 2;
   int number_choices = 3;

@@ -349,6 +349,10 @@ Result<ScanResult> SignInService::scan(std::string_view code, std::string_view d
       AVOW_TRY(c);
       out.challenge_id = c->id;
       integration_id = c->integration_id;
+      // Scanning took part of the challenge's time: leave the push at least `after_scan`.
+      const UnixTime extended = std::min<UnixTime>(c->created_at + challenge_policy_.max_lifetime.count(),
+                                                   now + challenge_policy_.after_scan.count());
+      AVOW_TRY(store::ChallengeRepo(tx).extend_pending(c->id, extended, now));
       if (c->integration_id) {
         auto integration = store::IntegrationRepo(tx).get(*c->integration_id);
         AVOW_TRY(integration);

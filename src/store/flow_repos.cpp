@@ -173,6 +173,13 @@ Result<bool> ChallengeRepo::close_pending(std::string_view id, ChallengeState to
                          {id, to_string(to), at}));
 }
 
+Result<bool> ChallengeRepo::extend_pending(std::string_view id, UnixTime expires_at, UnixTime now) {
+  return won(
+      db_.execute("UPDATE challenges SET expires_at = $2 WHERE id = $1 AND state = 'pending' AND expires_at > $3 AND "
+                  "expires_at < $2",
+                  {id, expires_at, now}));
+}
+
 Result<std::int64_t> ChallengeRepo::expire_due(UnixTime now) {
   return db_.execute(
       "UPDATE challenges SET state = 'expired', decided_at = $1 WHERE state = 'pending' AND expires_at <= $1", {now});

@@ -173,6 +173,9 @@ class ChallengeRepo {
   Result<bool> decide(std::string_view id, ChallengeState to, std::string_view device_id, UnixTime at);
   // CAS pending → `to` (expired or cancelled) at `at`, no device. kInvalidArgument for another `to`.
   Result<bool> close_pending(std::string_view id, ChallengeState to, UnixTime at);
+  // CAS: moves the expiry of a challenge still pending and unexpired at `now` later, to `expires_at`. False
+  // when it is no longer pending, already expired, or already expires at or after `expires_at`.
+  Result<bool> extend_pending(std::string_view id, UnixTime expires_at, UnixTime now);
   // Every pending challenge with expires_at <= now becomes expired; returns how many.
   Result<std::int64_t> expire_due(UnixTime now);
   // Sets completed_at on a challenge that is no longer pending and has not completed: true exactly once.

@@ -337,6 +337,45 @@ TEST_F(SignInTest, ACodeIsUsedOnceAndABoundUserRefusesASecondDevice) {
   EXPECT_EQ(nlohmann::json::parse(audit_of_kind("device.bound").at(0).details)["decision"], "already_bound");
 }
 
+TEST_F(SignInTest, ALateScanLeavesThePushTimeButNeverPastTheMaximum) {
+  SignInStart s = begin_for(user_);
+  ASSERT_TRUE(s.scan_code);
+  const std::int64_t created = s.challenge.created_at;
+  ASSERT_EQ(s.challenge.expires_at, created + challenge_policy_.ttl.count());
+  // The user took 100 of the 120 seconds to scan: the push gets `after_scan` from now.
+  clock_.advance(std::chrono::seconds(100));
+  ASSERT_TRUE(flows().scan(*s.scan_code, device_.id, ""));
+  auto c = store::ChallengeRepo(db()).get(s.challenge.id);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->expires_at, created + 100 + challenge_policy_.after_scan.count());
+
+  // A scan early in the challenge changes nothing; and no extension passes max_lifetime.
+  auto other = new_device();
+  store::UserRecord second;
+  second.object_id = new_id();
+  SignInStart t = flows().begin(request(second)).value();
+  ASSERT_TRUE(t.scan_code);
+  ASSERT_TRUE(flows().scan(*t.scan_code, other.id, ""));
+  EXPECT_EQ(store::ChallengeRepo(db()).get(t.challenge.id)->expires_at, t.challenge.expires_at);
+  EXPECT_TRUE(store::ChallengeRepo(db())
+                  .extend_pending(t.challenge.id, t.challenge.expires_at + 10, clock_.unix_now())
+                  .value());
+  EXPECT_FALSE(
+      store::ChallengeRepo(db()).extend_pending(t.challenge.id, t.challenge.expires_at, clock_.unix_now()).value());
+
+  // With a long ttl, a very late scan is capped at max_lifetime from creation.
+  challenge_policy_.ttl = std::chrono::seconds(230);
+  scan_policy_.bind_user_ttl = std::chrono::seconds(230);
+  auto third_device = new_device();
+  store::UserRecord third;
+  third.object_id = new_id();
+  SignInStart u = flows().begin(request(third)).value();
+  clock_.advance(std::chrono::seconds(220));
+  ASSERT_TRUE(flows().scan(*u.scan_code, third_device.id, ""));
+  EXPECT_EQ(store::ChallengeRepo(db()).get(u.challenge.id)->expires_at,
+            u.challenge.created_at + challenge_policy_.max_lifetime.count());
+}
+
 TEST_F(SignInTest, ScanRefusals) {
   SignInStart s = begin_for(user_);
   EXPECT_EQ(flows().scan("", device_.id, "").error().code, ErrorCode::kUnauthenticated);
