@@ -470,16 +470,18 @@ TEST_F(EntraRoutesTest, BoundUserSeesTheNumberAndTheDeviceIsNotified) {
   ASSERT_EQ(finish(first).status, 200);
 
   // Next sign-in: no ScanCode, the number, and the device's topic is notified.
+  // The subscription's executor must outlive it: the notification is delivered there.
+  asio::io_context io;
   std::optional<events::Subscription> device_sub;
-  {
-    asio::io_context io;
-    asio::co_spawn(io, subscribe_to(&hub_, "device:" + device, &device_sub), asio::detached);
-    io.run();
-  }
+  asio::co_spawn(io, subscribe_to(&hub_, "device:" + device, &device_sub), asio::detached);
+  io.run();
   ASSERT_TRUE(device_sub);
   Response r = authorize(authorize_body(hint()));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(device_sub->notified());
+  io.restart();
+  io.run();  // delivers the wake-up on the subscription's executor
+  device_sub.reset();
   EXPECT_NE(r.body.find("data-testid=\"match-number\""), std::string::npos);
   EXPECT_TRUE(attribute(r.body, "data-view").starts_with("number:"));
   EXPECT_NE(r.body.find("adele@contoso.example"), std::string::npos);
