@@ -11,7 +11,9 @@
 // `notify(topic)` may be called from any thread (a device's answer on another connection, a PostgreSQL
 // NOTIFY bridge); it wakes every current subscriber of the topic on its own executor. A notification
 // carries no data: waiters re-read the state, which is the truth (and which survives a node's restart).
-// Subscriptions end when the `Subscription` is destroyed. Waiting holds one timer and no thread.
+// Subscriptions end when the `Subscription` is destroyed, which must happen before the io_context of the
+// executor it was made on goes away (notifications are delivered on that executor). Waiting holds one
+// timer and no thread.
 #pragma once
 
 #include <utility>  // before Asio: asio#944
