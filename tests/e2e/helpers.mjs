@@ -23,13 +23,14 @@
 // self-signed certificate in <data-dir>/dev-tls/cert.pem), flow.challenge_ttl for expiry tests.
 import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign as cryptoSign } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import * as jose from 'jose';
+
+import { cleanEnv, makeTempDir as makeTempDirIn, removeTempDirs, run, track } from '../lib/processes.mjs';
 
 export const AVOWD = process.env.AVOWD_BIN;
 export const AVOW = process.env.AVOW_BIN;
@@ -40,61 +41,16 @@ export const MS_CC_REDIRECT = 'https://login.microsoftonline.com/common/federati
 
 // ---- processes -----------------------------------------------------------------------------------------
 
-const tempDirs = [];
-const children = new Set();
-// A failed assertion must not leave a process running after the test file ends.
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
-function track(child) {
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
 export function requireBinaries(...names) {
   const missing = names.filter((n) => !process.env[n]);
   if (missing.length) throw new Error(`set ${missing.join(', ')} (CTest does)`);
 }
 
 export async function makeTempDir(prefix = 'avow-e2e-') {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
+  return makeTempDirIn(prefix);
 }
 
-export async function removeTempDirs() {
-  await Promise.all(tempDirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-}
-
-// The parent's environment without AVOW_* (a stray variable would change a process's configuration).
-export function cleanEnv(extra = {}) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AVOW_')) env[k] = v;
-  return { ...env, ...extra };
-}
-
-// Runs a program to completion: { code, signal, stdout, stderr }.
-export function run(bin, args, { env = {}, timeoutMs = 30000, input } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = track(spawn(bin, args, { env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] }));
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    if (input !== undefined) child.stdin.write(input);
-    child.stdin.end();
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${bin} ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
+export { cleanEnv, removeTempDirs, run, track };
 
 // Starts a long-running process and resolves with `match` applied to its stdout once it matches.
 function startProcess(bin, args, { env = {}, match, what }) {

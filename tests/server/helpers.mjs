@@ -7,64 +7,22 @@
 // The binary comes from AVOWD_BIN (set by CTest). Every server listens on 127.0.0.1:0 and prints the
 // port it bound; every server gets its own temporary data directory unless one is given.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
+import { cleanEnv, makeTempDir, removeTempDirs, run, track } from '../lib/processes.mjs';
 
 export const AVOWD = process.env.AVOWD_BIN;
 if (!AVOWD) throw new Error('AVOWD_BIN must point at the avowd binary');
 
-const tempDirs = [];
-
-// A failed assertion must not leave a server running after the test process ends.
-const children = new Set();
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
-function track(child) {
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
-export async function makeDataDir() {
-  const dir = await mkdtemp(join(tmpdir(), 'avowd-test-'));
-  tempDirs.push(dir);
-  return dir;
-}
-
-export async function removeDataDirs() {
-  await Promise.all(tempDirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-}
-
-// The parent's environment without AVOW_* (a stray variable would fail start-up), plus `extra`.
-export function cleanEnv(extra = {}) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AVOW_')) env[k] = v;
-  return { ...env, ...extra };
-}
+export const makeDataDir = () => makeTempDir('avowd-test-');
+export const removeDataDirs = removeTempDirs;
+export { cleanEnv };
 
 // Runs avowd to completion: { code, signal, stdout, stderr }.
-export function runAvowd(args, { env = {}, timeoutMs = 30000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = track(spawn(AVOWD, args, { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`avowd ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+export function runAvowd(args, options = {}) {
+  return run(AVOWD, args, options);
 }
 
 // Starts `avowd serve` and resolves once it prints the URL it listens on.
