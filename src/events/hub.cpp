@@ -54,6 +54,16 @@ asio::awaitable<Subscription> Hub::subscribe(std::string topic) {
 }
 
 std::size_t Hub::notify(std::string_view topic) {
+  std::shared_ptr<const Forwarder> forward;
+  {
+    std::lock_guard lock(forwarder_mu_);
+    forward = forwarder_;
+  }
+  if (forward) (*forward)(topic);
+  return notify_local(topic);
+}
+
+std::size_t Hub::notify_local(std::string_view topic) {
   std::vector<std::shared_ptr<Subscription::State>> woken;
   {
     std::lock_guard lock(mu_);
@@ -61,12 +71,32 @@ std::size_t Hub::notify(std::string_view topic) {
     if (it == topics_.end()) return 0;
     woken = it->second;
   }
-  for (auto& s : woken) {
+  wake(woken);
+  return woken.size();
+}
+
+std::size_t Hub::notify_all() {
+  std::vector<std::shared_ptr<Subscription::State>> woken;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [topic, states] : topics_) woken.insert(woken.end(), states.begin(), states.end());
+  }
+  wake(woken);
+  return woken.size();
+}
+
+void Hub::set_forwarder(Forwarder forwarder) {
+  auto f = forwarder ? std::make_shared<const Forwarder>(std::move(forwarder)) : nullptr;
+  std::lock_guard lock(forwarder_mu_);
+  forwarder_ = std::move(f);
+}
+
+void Hub::wake(const std::vector<std::shared_ptr<Subscription::State>>& states) {
+  for (const auto& s : states) {
     s->pending.store(true, std::memory_order_release);
     // The timer belongs to the waiter's executor: cancel it there, never from this thread.
     asio::dispatch(s->executor, [s] { s->timer.cancel(); });
   }
-  return woken.size();
 }
 
 void Hub::unsubscribe(const std::string& topic, const Subscription::State* state) {

@@ -14,6 +14,11 @@
 // Subscriptions end when the `Subscription` is destroyed, which must happen before the io_context of the
 // executor it was made on goes away (notifications are delivered on that executor). Waiting holds one
 // timer and no thread.
+//
+// Many nodes: a hub only knows its own process's waiters. A cluster bridge (events/pg_bridge.h) installs a
+// forwarder that carries every local notify() to the other nodes and calls notify_local() with theirs; when
+// the bridge has been cut off (notifications sent meanwhile are lost) it calls notify_all(), so every waiter
+// re-reads its state.
 #pragma once
 
 #include <utility>  // before Asio: asio#944
@@ -21,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -72,8 +78,20 @@ class Hub {
   // running on the executor that will wait (the connection's strand).
   boost::asio::awaitable<Subscription> subscribe(std::string topic);
 
-  // Wakes every subscriber of `topic`. Thread-safe, never blocks on a waiter. Returns how many were woken.
+  // Wakes every subscriber of `topic` here and hands the topic to the forwarder (other nodes), if one is
+  // set. Thread-safe, never blocks on a waiter. Returns how many local subscribers were woken.
   std::size_t notify(std::string_view topic);
+
+  // Wakes the local subscribers of `topic` only: for notifications that came from another node.
+  std::size_t notify_local(std::string_view topic);
+
+  // Wakes every local subscriber of every topic: after a gap in which notifications may have been lost.
+  std::size_t notify_all();
+
+  // Installs (or, with an empty function, removes) the function notify() hands each topic to. It runs on
+  // the notifying thread, so it must only queue. Set it before the server starts serving.
+  using Forwarder = std::function<void(std::string_view topic)>;
+  void set_forwarder(Forwarder forwarder);
 
   // How many subscriptions are open (a metric; the idle-connection benchmark reads it).
   std::size_t subscribers() const { return count_.load(std::memory_order_relaxed); }
@@ -81,10 +99,13 @@ class Hub {
  private:
   friend class Subscription;
   void unsubscribe(const std::string& topic, const Subscription::State* state);
+  static void wake(const std::vector<std::shared_ptr<Subscription::State>>& states);
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Subscription::State>>> topics_;
   std::atomic<std::size_t> count_{0};
+  std::mutex forwarder_mu_;
+  std::shared_ptr<const Forwarder> forwarder_;
 };
 
 }  // namespace avow::events

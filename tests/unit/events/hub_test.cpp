@@ -8,7 +8,10 @@
 #include <boost/asio/use_future.hpp>
 
 #include <future>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace avow::events {
 namespace {
@@ -101,6 +104,39 @@ asio::awaitable<int> wait_twice(Hub* hub) {
 TEST_F(HubTest, EachWaitConsumesTheNotificationsSoFar) {
   auto n = asio::co_spawn(asio::make_strand(ioc_), wait_twice(&hub_), asio::use_future);
   EXPECT_EQ(n.get(), 1);
+}
+
+TEST_F(HubTest, NotifyHandsTheTopicToTheForwarderButNotifyLocalDoesNot) {
+  std::vector<std::string> forwarded;
+  std::mutex mu;
+  hub_.set_forwarder([&](std::string_view topic) {
+    std::lock_guard lock(mu);
+    forwarded.emplace_back(topic);
+  });
+  std::promise<void> subscribed;
+  auto woken = spawn_waiter("challenge:7", 10s, &subscribed);
+  subscribed.get_future().wait();
+  EXPECT_EQ(hub_.notify_local("challenge:7"), 1u);  // from another node: woken here, not sent back out
+  ASSERT_EQ(woken.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(woken.get());
+  EXPECT_EQ(hub_.notify("device:3"), 0u);  // nobody waits here, but other nodes may
+  hub_.set_forwarder({});
+  EXPECT_EQ(hub_.notify("device:4"), 0u);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(forwarded, std::vector<std::string>{"device:3"});
+}
+
+TEST_F(HubTest, NotifyAllWakesEveryWaiterOfEveryTopic) {
+  std::promise<void> s1, s2;
+  auto a = spawn_waiter("challenge:a", 10s, &s1);
+  auto b = spawn_waiter("device:b", 10s, &s2);
+  s1.get_future().wait();
+  s2.get_future().wait();
+  EXPECT_EQ(hub_.notify_all(), 2u);
+  ASSERT_EQ(a.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(a.get());
+  EXPECT_TRUE(b.get());
 }
 
 }  // namespace
