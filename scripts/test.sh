@@ -14,8 +14,9 @@ jobs="$(nproc)"
 say "Release build"
 build "$ROOT_DIR/build/release" Release -DAVOW_BUILD_TESTS=ON -DAVOW_BUILD_BENCH=ON
 say "Release: all tests"
-# The browser tests must run here, never skip for want of Chromium (installed above).
-AVOW_REQUIRE_BROWSER=1 ctest --test-dir "$ROOT_DIR/build/release" --output-on-failure -j "$jobs" --timeout 600
+# The browser tests must run here, never skip for want of Chromium (installed above); nor the PostgreSQL cases
+# of the store tests for want of PostgreSQL (postgresql-15, installed above).
+AVOW_REQUIRE_BROWSER=1 AVOWTEST_REQUIRE_POSTGRES=1 ctest --test-dir "$ROOT_DIR/build/release" --output-on-failure -j "$jobs" --timeout 600
 
 say "The README's run command: starts, answers /readyz, stops"
 smoke_dir="$(mktemp -d)"
@@ -42,6 +43,6 @@ say "run command: ok ($url)"
 say "Sanitizer build (ASan + UBSan)"
 build "$ROOT_DIR/build/asan" RelWithDebInfo -DAVOW_SANITIZE=ON -DAVOW_BUILD_BENCH=OFF
 say "Sanitizers: unit and server tests"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 AVOWTEST_REQUIRE_POSTGRES=1 \
   ctest --test-dir "$ROOT_DIR/build/asan" --output-on-failure -j "$jobs" --timeout 900 -L 'unit|server'
 

@@ -13,6 +13,9 @@
 //   Result<UserRecord> u = users.get(id);
 //   // the connection goes back to the pool when `conn` is destroyed
 //
+// Two backends: SQLite (one file, one process's writers; the default) and PostgreSQL (many avowd nodes on
+// one server). open_database() picks one from a path or a postgres:// URL.
+//
 // Thread model: a `Database` is shared by every thread; a `Connection` belongs to the thread that
 // borrowed it until it is destroyed. Do not hold two connections of one Database at once on one thread
 // (a write transaction on the second could wait for the first forever).
@@ -113,5 +116,60 @@ struct SqliteOptions {
 // connection settings above. kInvalidArgument for bad options; kUnavailable when the file cannot be opened
 // or WAL mode cannot be enabled. Does not migrate.
 Result<std::shared_ptr<Database>> open_sqlite(const SqliteOptions& options);
+
+// PostgreSQL: a pool of libpq connections opened on demand up to pool_size. Write transactions run
+// SERIALIZABLE (the same guarantee as SQLite's serial writers) and are retried on serialization failure or
+// deadlock. A connection whose server went away (restart, failover, network) is noticed when it is next
+// borrowed and replaced by a new one, so the pool heals by itself once the server is back; meanwhile
+// connection() and every statement fail with kUnavailable (and /readyz reports not ready).
+struct PostgresOptions {
+  // postgres://user:password@host:port/dbname?param=value (any libpq URI or key=value conninfo). The
+  // password never appears in messages (see redact_database_url).
+  std::string url;
+  // The most connections open at once; they are opened when first needed.
+  int pool_size = 8;
+  // How long connection() waits for a free connection.
+  std::chrono::milliseconds acquire_timeout{5000};
+  // How long opening one connection may take (libpq counts whole seconds, at least 2).
+  std::chrono::milliseconds connect_timeout{5000};
+  // Server-side limit on one statement (0 = none); a statement past it fails with kUnavailable.
+  std::chrono::milliseconds statement_timeout{30000};
+  // Attempts of a write transaction before giving up on repeated conflicts (kUnavailable). Serializable
+  // transactions of several nodes conflict far more often than SQLite's single writer waits, and a conflict
+  // costs only a short back-off, so the bound is generous: a sign-in must not fail for want of a retry.
+  int max_transaction_attempts = 20;
+  // As SqliteOptions::on_transaction_retry.
+  std::function<void(int attempt, const Error& error)> on_transaction_retry;
+  // Prepared statements cached per connection.
+  int statement_cache_size = 256;
+};
+
+// Opens the pool and its first connection (so a wrong URL or password fails now). kInvalidArgument for
+// bad options; kUnavailable when the server cannot be reached or refuses the login. Does not migrate.
+Result<std::shared_ptr<Database>> open_postgres(const PostgresOptions& options);
+
+// True for "postgres://…" and "postgresql://…" (the scheme is case-insensitive).
+bool is_postgres_url(std::string_view url_or_path);
+
+// The URL with any password replaced by "***" (userinfo password and a `password=` parameter), fit for
+// logs and error messages. A SQLite path comes back unchanged.
+std::string redact_database_url(std::string_view url_or_path);
+
+// What the server's configuration says about its database; open_database() picks the backend.
+struct DatabaseOptions {
+  // A postgres:// URL selects PostgreSQL; anything else is a SQLite file path.
+  std::string url_or_path;
+  int pool_size = 4;
+  std::chrono::milliseconds acquire_timeout{5000};
+  std::chrono::milliseconds busy_timeout{5000};        // SQLite only
+  std::chrono::milliseconds connect_timeout{5000};     // PostgreSQL only
+  std::chrono::milliseconds statement_timeout{30000};  // PostgreSQL only
+  int max_transaction_attempts = 0;                    // 0: the backend's default (SQLite 5, PostgreSQL 20)
+  std::function<void(int attempt, const Error& error)> on_transaction_retry;
+  bool create_if_missing = true;  // SQLite only
+};
+
+// open_postgres or open_sqlite, by the form of url_or_path. Errors as theirs.
+Result<std::shared_ptr<Database>> open_database(const DatabaseOptions& options);
 
 }  // namespace avow::store

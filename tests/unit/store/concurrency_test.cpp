@@ -1,4 +1,5 @@
-// Races between connections on one file: compare-and-set winners, the one-pending rule, busy retries.
+// Races between connections and between Database objects on SQLite and PostgreSQL: compare-and-set
+// winners, the one-pending rule, concurrent transactions; SQLite's busy retries.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -6,15 +7,17 @@
 #include <latch>
 #include <thread>
 
-#include "test_support.h"
+#include "backends.h"
 
 namespace avow::store {
 namespace {
 
+using testing::Backend;
 using testing::kT0;
 using testing::make_challenge;
 using testing::open_file;
 using testing::open_or_die;
+using testing::ScratchDatabase;
 using testing::Seed;
 using testing::TempDir;
 
@@ -33,27 +36,34 @@ auto race(Database& db_a, Database& db_b, A a, B b) {
   return std::make_pair(fa.get(), fb.get());
 }
 
-class RaceTest : public ::testing::TestWithParam<bool> {
+// (backend, two Database objects?) — two objects act as two processes (or two avowd nodes) would.
+using RaceParam = std::tuple<Backend, bool>;
+
+class RaceTest : public ::testing::TestWithParam<RaceParam> {
  protected:
   void SetUp() override {
-    const std::string path = dir_.file("race.db");
-    first_ = open_file(path, 2);
+    scratch_ = ScratchDatabase::create(std::get<0>(GetParam()));
+    AVOW_SKIP_IF_NO_BACKEND(scratch_);
+    first_ = scratch_->open(2);
+    ASSERT_TRUE(first_);
     ASSERT_TRUE(first_->migrate());
-    // Param true: two separate Database objects (as two processes would be), so SQLite's own locking
-    // decides; false: two connections of one pool.
-    second_ = GetParam() ? open_file(path, 2) : first_;
+    // Two separate Database objects (the engine's own locking decides), or two connections of one pool.
+    second_ = std::get<1>(GetParam()) ? scratch_->open(2) : first_;
     auto c = first_->connection();
     ASSERT_TRUE(c);
     s_ = testing::seed(**c);
   }
 
-  TempDir dir_;
+  std::unique_ptr<ScratchDatabase> scratch_;
   std::shared_ptr<Database> first_, second_;
   Seed s_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, RaceTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "TwoDatabases" : "OnePool"; });
+INSTANTIATE_TEST_SUITE_P(All, RaceTest, ::testing::Combine(testing::kSharedBackends, ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<RaceParam>& info) {
+                           return testing::backend_name({std::get<0>(info.param), info.index}) +
+                                  (std::get<1>(info.param) ? "TwoDatabases" : "OnePool");
+                         });
 
 TEST_P(RaceTest, ExactlyOneDeciderWins) {
   for (int round = 0; round < 20; ++round) {

@@ -1,50 +1,72 @@
-// The Db interface on SQLite: values, placeholders, errors, transactions, pool and connection settings.
+// The Db interface on every backend: values, placeholders, errors, transactions, pool; and SQLite's
+// connection settings. PostgreSQL-only behaviour is in postgres_test.cpp.
 #include <gtest/gtest.h>
 
 #include <stdexcept>
 #include <thread>
 
-#include "test_support.h"
+#include "backends.h"
 
 namespace avow::store {
 namespace {
 
+using testing::Backend;
 using testing::open_file;
 using testing::open_or_die;
+using testing::ScratchDatabase;
 using testing::TempDir;
 
-class DbTest : public ::testing::Test {
+class DbTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    db_ = open_file(dir_.file("t.db"));
+    scratch_ = ScratchDatabase::create(GetParam());
+    AVOW_SKIP_IF_NO_BACKEND(scratch_);
+    db_ = scratch_->open();
     ASSERT_TRUE(db_);
     auto c = db_->connection();
     ASSERT_TRUE(c) << c.error().message;
     conn_.emplace(std::move(*c));
-    ASSERT_TRUE(conn().execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, data BLOB, x REAL)"));
+    // The same table on both engines: BLOB and REAL are SQLite's spellings of BYTEA and DOUBLE PRECISION.
+    ASSERT_TRUE(conn().execute(postgres()
+                                   ? "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, data BYTEA, x DOUBLE "
+                                     "PRECISION)"
+                                   : "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, data BLOB, x REAL)"));
+  }
+  void TearDown() override {
+    conn_.reset();
+    if (db_) db_->close();
   }
   Db& conn() { return **conn_; }
+  bool postgres() const { return GetParam() == Backend::kPostgres; }
 
-  TempDir dir_;
+  std::unique_ptr<ScratchDatabase> scratch_;
   std::shared_ptr<Database> db_;
   std::optional<Connection> conn_;
 };
 
-TEST_F(DbTest, ValuesRoundTripWithTheirTypes) {
+INSTANTIATE_TEST_SUITE_P(All, DbTest, testing::kAllBackends, testing::backend_name);
+
+TEST_P(DbTest, ValuesRoundTripWithTheirTypes) {
   const std::string bytes("\0\x01\xff\0z", 5);
-  ASSERT_TRUE(conn().execute("INSERT INTO t (id, name, data, x) VALUES ($1, $2, $3, $4)",
-                             {7, std::string("na\0me", 5), Blob{bytes}, 2.5}));
+  // SQLite keeps a NUL inside text; PostgreSQL text cannot hold one and refuses it (never truncates).
+  const std::string name = postgres() ? std::string("na\xc3\xa9me") : std::string("na\0me", 5);
+  if (postgres()) {
+    auto nul = conn().execute("INSERT INTO t (id, name) VALUES ($1, $2)", {8, std::string("na\0me", 5)});
+    ASSERT_FALSE(nul);
+    EXPECT_EQ(nul.error().code, ErrorCode::kInvalidArgument) << nul.error().message;
+  }
+  ASSERT_TRUE(conn().execute("INSERT INTO t (id, name, data, x) VALUES ($1, $2, $3, $4)", {7, name, Blob{bytes}, 2.5}));
   auto row = conn().query_one("SELECT id, name, data, x FROM t WHERE id = $1", {7});
   ASSERT_TRUE(row && *row);
   const Row& r = **row;
   EXPECT_EQ(r.int64(0).value(), 7);
-  EXPECT_EQ(r.text(1).value(), std::string("na\0me", 5));
+  EXPECT_EQ(r.text(1).value(), name);
   EXPECT_EQ(r.blob(2).value(), bytes);
   EXPECT_DOUBLE_EQ(r.real(3).value(), 2.5);
   EXPECT_EQ(r.column_name(1), "name");
 }
 
-TEST_F(DbTest, EmptyBlobStaysAnEmptyBlobNotNull) {
+TEST_P(DbTest, EmptyBlobStaysAnEmptyBlobNotNull) {
   ASSERT_TRUE(conn().execute("INSERT INTO t (id, data) VALUES (1, $1)", {Blob{}}));
   auto row = conn().query_one("SELECT data, data IS NULL FROM t WHERE id = 1");
   ASSERT_TRUE(row && *row);
@@ -52,7 +74,7 @@ TEST_F(DbTest, EmptyBlobStaysAnEmptyBlobNotNull) {
   EXPECT_EQ((*row)->int64(1).value(), 0);
 }
 
-TEST_F(DbTest, NullsAndOptionals) {
+TEST_P(DbTest, NullsAndOptionals) {
   std::optional<std::string> none;
   std::optional<std::int64_t> some = 5;
   auto row = conn().query_one("SELECT $1, $2, $3", {none, some, 7});
@@ -72,21 +94,21 @@ TEST_F(DbTest, NullsAndOptionals) {
   EXPECT_FALSE((*row)->boolean(1));  // 5 is not a boolean
 }
 
-TEST_F(DbTest, PlaceholdersBindByNumberInAnyOrderAndRepeat) {
+TEST_P(DbTest, PlaceholdersBindByNumberInAnyOrderAndRepeat) {
   auto row = conn().query_one("SELECT $2 || '-' || $1 || '-' || $2, $3", {"a", "b", 3});
   ASSERT_TRUE(row && *row) << row.error().message;
   EXPECT_EQ((*row)->text(0).value(), "b-a-b");
   EXPECT_EQ((*row)->int64(1).value(), 3);
 }
 
-TEST_F(DbTest, ParameterCountMustMatch) {
+TEST_P(DbTest, ParameterCountMustMatch) {
   auto r = conn().query("SELECT $1, $2", {1});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kInternal);
   EXPECT_FALSE(conn().query("SELECT $1", {1, 2}));
 }
 
-TEST_F(DbTest, RefusesQuestionMarksGapsAndSeveralStatements) {
+TEST_P(DbTest, RefusesQuestionMarksGapsAndSeveralStatements) {
   EXPECT_FALSE(conn().query("SELECT ?", {1}));
   EXPECT_FALSE(conn().query("SELECT $1, $3", {1, 2}));
   auto two = conn().execute("INSERT INTO t (id) VALUES (1); INSERT INTO t (id) VALUES (2)");
@@ -95,7 +117,7 @@ TEST_F(DbTest, RefusesQuestionMarksGapsAndSeveralStatements) {
   EXPECT_EQ((*count)->int64(0).value(), 0);
 }
 
-TEST_F(DbTest, ExecuteReturnsRowsChanged) {
+TEST_P(DbTest, ExecuteReturnsRowsChanged) {
   ASSERT_TRUE(conn().execute_script("INSERT INTO t (id) VALUES (1); INSERT INTO t (id) VALUES (2);"));
   auto n = conn().execute("UPDATE t SET x = 1.0");
   ASSERT_TRUE(n);
@@ -104,7 +126,7 @@ TEST_F(DbTest, ExecuteReturnsRowsChanged) {
   EXPECT_EQ(conn().execute("SELECT * FROM t").value(), 0);
 }
 
-TEST_F(DbTest, ConstraintViolationsMapToErrorCodes) {
+TEST_P(DbTest, ConstraintViolationsMapToErrorCodes) {
   ASSERT_TRUE(conn().execute("INSERT INTO t (id, name) VALUES (1, 'a')"));
   auto dup = conn().execute("INSERT INTO t (id, name) VALUES (2, 'a')");
   ASSERT_FALSE(dup);
@@ -132,7 +154,7 @@ TEST_F(DbTest, ConstraintViolationsMapToErrorCodes) {
   EXPECT_EQ(syntax.error().code, ErrorCode::kInternal);
 }
 
-TEST_F(DbTest, TransactionCommitsOnOk) {
+TEST_P(DbTest, TransactionCommitsOnOk) {
   Status st = conn().transaction([](Db& tx) -> Status {
     EXPECT_TRUE(tx.in_transaction());
     AVOW_TRY(tx.execute("INSERT INTO t (id) VALUES (1)"));
@@ -144,7 +166,7 @@ TEST_F(DbTest, TransactionCommitsOnOk) {
   EXPECT_EQ((*conn().query_one("SELECT COUNT(*) FROM t"))->int64(0).value(), 2);
 }
 
-TEST_F(DbTest, TransactionRollsBackOnErrorAndPassesItOn) {
+TEST_P(DbTest, TransactionRollsBackOnErrorAndPassesItOn) {
   Status st = conn().transaction([](Db& tx) -> Status {
     AVOW_TRY(tx.execute("INSERT INTO t (id) VALUES (1)"));
     return fail(ErrorCode::kConflict, "changed my mind");
@@ -155,7 +177,7 @@ TEST_F(DbTest, TransactionRollsBackOnErrorAndPassesItOn) {
   EXPECT_EQ((*conn().query_one("SELECT COUNT(*) FROM t"))->int64(0).value(), 0);
 }
 
-TEST_F(DbTest, TransactionRollsBackOnFailedStatement) {
+TEST_P(DbTest, TransactionRollsBackOnFailedStatement) {
   ASSERT_TRUE(conn().execute("INSERT INTO t (id, name) VALUES (1, 'a')"));
   Status st = conn().transaction([](Db& tx) -> Status {
     AVOW_TRY(tx.execute("INSERT INTO t (id, name) VALUES (2, 'b')"));
@@ -167,7 +189,7 @@ TEST_F(DbTest, TransactionRollsBackOnFailedStatement) {
   EXPECT_EQ((*conn().query_one("SELECT COUNT(*) FROM t"))->int64(0).value(), 1);
 }
 
-TEST_F(DbTest, TransactionRollsBackAndRethrowsOnException) {
+TEST_P(DbTest, TransactionRollsBackAndRethrowsOnException) {
   EXPECT_THROW(conn().transaction([](Db& tx) -> Status {
     (void)tx.execute("INSERT INTO t (id) VALUES (1)");
     throw std::runtime_error("boom");
@@ -180,7 +202,7 @@ TEST_F(DbTest, TransactionRollsBackAndRethrowsOnException) {
       [](Db& tx) -> Status { return tx.execute("INSERT INTO t (id) VALUES (5)").map([](auto) {}); }));
 }
 
-TEST_F(DbTest, NestedTransactionIsASavepoint) {
+TEST_P(DbTest, NestedTransactionIsASavepoint) {
   Status st = conn().transaction([](Db& tx) -> Status {
     AVOW_TRY(tx.execute("INSERT INTO t (id) VALUES (1)"));
     Status inner = tx.transaction([](Db& tx2) -> Status {
@@ -203,7 +225,7 @@ TEST_F(DbTest, NestedTransactionIsASavepoint) {
   EXPECT_EQ((*rows)[1].int64(0).value(), 3);
 }
 
-TEST_F(DbTest, TransactionValueReturnsTheValue) {
+TEST_P(DbTest, TransactionValueReturnsTheValue) {
   Result<std::int64_t> id = transaction_value(conn(), [](Db& tx) -> Result<std::int64_t> {
     AVOW_TRY(tx.execute("INSERT INTO t (id) VALUES (41)"));
     auto row = tx.query_one("SELECT id + 1 FROM t");
@@ -214,7 +236,8 @@ TEST_F(DbTest, TransactionValueReturnsTheValue) {
   EXPECT_EQ(*id, 42);
 }
 
-TEST_F(DbTest, ConnectionSettings) {
+TEST_P(DbTest, ConnectionSettings) {
+  if (GetParam() != Backend::kSqliteFile) GTEST_SKIP() << "SQLite file settings";
   EXPECT_EQ((*conn().query_one("PRAGMA journal_mode"))->text(0).value(), "wal");
   EXPECT_EQ((*conn().query_one("PRAGMA foreign_keys"))->int64(0).value(), 1);
   EXPECT_EQ((*conn().query_one("PRAGMA synchronous"))->int64(0).value(), 1);  // NORMAL
@@ -223,7 +246,8 @@ TEST_F(DbTest, ConnectionSettings) {
   EXPECT_EQ(db_->dialect(), "sqlite");
 }
 
-TEST_F(DbTest, EveryPooledConnectionHasTheSettings) {
+TEST_P(DbTest, EveryPooledConnectionHasTheSettings) {
+  if (GetParam() != Backend::kSqliteFile) GTEST_SKIP() << "SQLite file settings";
   conn_.reset();
   std::vector<Connection> all;
   for (int i = 0; i < 4; ++i) {
@@ -235,13 +259,23 @@ TEST_F(DbTest, EveryPooledConnectionHasTheSettings) {
   }
 }
 
-TEST_F(DbTest, StatementCacheSurvivesEviction) {
+TEST_P(DbTest, StatementCacheSurvivesEviction) {
   conn_.reset();
-  SqliteOptions opts;
-  opts.path = dir_.file("t.db");
-  opts.pool_size = 1;
-  opts.statement_cache_size = 2;
-  auto db = open_or_die(opts);
+  std::shared_ptr<Database> db;
+  if (postgres()) {
+    PostgresOptions opts;
+    opts.url = scratch_->where();
+    opts.pool_size = 1;
+    opts.statement_cache_size = 2;
+    db = open_postgres(opts).value();
+  } else {
+    SqliteOptions opts;
+    opts.path = scratch_->where();
+    opts.pool_size = 1;
+    opts.statement_cache_size = 2;
+    if (GetParam() == Backend::kSqliteMemory) db_->close();  // one connection per :memory: database
+    db = open_or_die(opts);
+  }
   auto c = db->connection();
   ASSERT_TRUE(c);
   for (int round = 0; round < 3; ++round) {
@@ -253,7 +287,7 @@ TEST_F(DbTest, StatementCacheSurvivesEviction) {
   }
 }
 
-TEST_F(DbTest, SchemaChangeRefreshesCachedColumnNames) {
+TEST_P(DbTest, SchemaChangeRefreshesCachedColumnNames) {
   ASSERT_TRUE(conn().execute("INSERT INTO t (id) VALUES (1)"));
   auto before = conn().query_one("SELECT * FROM t");
   ASSERT_TRUE(before && *before);
@@ -281,13 +315,22 @@ TEST(DatabaseTest, MemoryDatabaseWorksWithOneConnection) {
   EXPECT_EQ(second.error().code, ErrorCode::kUnavailable);
 }
 
-TEST(DatabaseTest, ConnectionsReturnToThePool) {
-  TempDir dir;
-  SqliteOptions opts;
-  opts.path = dir.file("p.db");
-  opts.pool_size = 1;
+class PoolTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    scratch_ = ScratchDatabase::create(GetParam());
+    AVOW_SKIP_IF_NO_BACKEND(scratch_);
+  }
+  std::unique_ptr<ScratchDatabase> scratch_;
+};
+
+INSTANTIATE_TEST_SUITE_P(All, PoolTest, testing::kAllBackends, testing::backend_name);
+
+TEST_P(PoolTest, ConnectionsReturnToThePool) {
+  DatabaseOptions opts = scratch_->options(1);
   opts.acquire_timeout = std::chrono::milliseconds(10);
-  auto db = open_or_die(opts);
+  auto db = ScratchDatabase::open(opts);
+  ASSERT_TRUE(db);
   for (int i = 0; i < 3; ++i) {
     auto c = db->connection();
     ASSERT_TRUE(c) << "borrow " << i;
@@ -295,19 +338,23 @@ TEST(DatabaseTest, ConnectionsReturnToThePool) {
   auto a = db->connection();
   ASSERT_TRUE(a);
   Connection moved = std::move(*a);
-  EXPECT_FALSE(db->connection());
+  auto none = db->connection();
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, ErrorCode::kUnavailable);
   EXPECT_TRUE(moved->query_one("SELECT 1"));
   moved = Connection(nullptr, nullptr);  // assigning over a lease gives the old connection back
   EXPECT_TRUE(db->connection());
 }
 
-TEST(DatabaseTest, PingMigrateAndClose) {
-  TempDir dir;
-  auto db = open_file(dir.file("c.db"));
+TEST_P(PoolTest, PingMigrateAndClose) {
+  auto db = scratch_->open();
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->dialect(), GetParam() == Backend::kPostgres ? "postgres" : "sqlite");
   ASSERT_TRUE(db->ping());
   EXPECT_EQ(db->schema_version().value(), 0);
   ASSERT_TRUE(db->migrate());
   EXPECT_EQ(db->schema_version().value(), latest_schema_version());
+  ASSERT_TRUE(db->migrate());  // again: a no-op
   auto held = db->connection();
   ASSERT_TRUE(held);
   db->close();

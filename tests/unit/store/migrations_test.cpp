@@ -1,38 +1,55 @@
-// Migrations: from empty, re-run, newer and divergent databases refused, failures roll back, dialect tokens.
+// Migrations on every backend: from empty, re-run, newer and divergent databases refused, failures roll
+// back; and the dialect tokens.
 #include <gtest/gtest.h>
 
 #include <array>
+#include <future>
 
-#include "test_support.h"
+#include "backends.h"
 
 namespace avow::store {
 namespace {
 
-using testing::open_file;
-using testing::TempDir;
+using testing::Backend;
+using testing::ScratchDatabase;
 
-class MigrationsTest : public ::testing::Test {
+class MigrationsTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    db_ = open_file(dir_.file("m.db"), 2);
+    scratch_ = ScratchDatabase::create(GetParam());
+    AVOW_SKIP_IF_NO_BACKEND(scratch_);
+    db_ = scratch_->open(2);
+    ASSERT_TRUE(db_);
     auto c = db_->connection();
     ASSERT_TRUE(c);
     conn_.emplace(std::move(*c));
   }
+  void TearDown() override {
+    conn_.reset();
+    if (db_) db_->close();
+  }
   Db& conn() { return **conn_; }
 
-  bool table_exists(std::string_view name) {
-    auto row = conn().query_one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1", {name});
-    return row && row->has_value();
+  // Database::migrate borrows a connection of its own: :memory: has only one, so give ours back meanwhile.
+  Status migrate_db() {
+    conn_.reset();
+    Status st = db_->migrate();
+    auto c = db_->connection();
+    EXPECT_TRUE(c);
+    conn_.emplace(std::move(*c));
+    return st;
   }
+  bool table_exists(std::string_view name) { return testing::table_exists(conn(), name); }
   std::int64_t count(std::string_view sql) { return (*conn().query_one(sql))->int64(0).value(); }
 
-  TempDir dir_;
+  std::unique_ptr<ScratchDatabase> scratch_;
   std::shared_ptr<Database> db_;
   std::optional<Connection> conn_;
 };
 
-TEST_F(MigrationsTest, FromEmptyCreatesEveryTable) {
+INSTANTIATE_TEST_SUITE_P(All, MigrationsTest, testing::kAllBackends, testing::backend_name);
+
+TEST_P(MigrationsTest, FromEmptyCreatesEveryTable) {
   EXPECT_EQ(schema_version(conn()).value(), 0);
   ASSERT_TRUE(migrate(conn()));
   EXPECT_EQ(schema_version(conn()).value(), latest_schema_version());
@@ -46,16 +63,16 @@ TEST_F(MigrationsTest, FromEmptyCreatesEveryTable) {
   EXPECT_EQ((*row)->text(0).value(), all_migrations()[0].name);
 }
 
-TEST_F(MigrationsTest, ReRunIsANoOp) {
+TEST_P(MigrationsTest, ReRunIsANoOp) {
   ASSERT_TRUE(migrate(conn()));
   ASSERT_TRUE(conn().execute("UPDATE schema_migrations SET applied_at = 7"));
   ASSERT_TRUE(migrate(conn()));
-  ASSERT_TRUE(db_->migrate());
+  ASSERT_TRUE(migrate_db());
   EXPECT_EQ(count("SELECT COUNT(*) FROM schema_migrations"), static_cast<std::int64_t>(all_migrations().size()));
   EXPECT_EQ(count("SELECT MIN(applied_at) FROM schema_migrations"), 7);
 }
 
-TEST_F(MigrationsTest, RefusesANewerDatabaseAndLeavesItUntouched) {
+TEST_P(MigrationsTest, RefusesANewerDatabaseAndLeavesItUntouched) {
   ASSERT_TRUE(conn().execute_script(
       "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);"
       "INSERT INTO schema_migrations VALUES (1, 'initial schema', 1), (999, 'from the future', 2);"));
@@ -67,10 +84,10 @@ TEST_F(MigrationsTest, RefusesANewerDatabaseAndLeavesItUntouched) {
   EXPECT_FALSE(table_exists("orgs"));
   EXPECT_EQ(count("SELECT COUNT(*) FROM schema_migrations"), 2);
   EXPECT_EQ(schema_version(conn()).value(), 999);
-  EXPECT_FALSE(db_->migrate());
+  EXPECT_FALSE(migrate_db());
 }
 
-TEST_F(MigrationsTest, RefusesADatabaseWithADifferentHistory) {
+TEST_P(MigrationsTest, RefusesADatabaseWithADifferentHistory) {
   ASSERT_TRUE(conn().execute_script(
       "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);"
       "INSERT INTO schema_migrations VALUES (1, 'some other schema', 1);"));
@@ -91,7 +108,7 @@ constexpr std::array<Migration, 2> kBroken = {{
 }};
 constexpr std::array<Migration, 1> kGap = {{{2, "two", "SELECT 1;"}}};
 
-TEST_F(MigrationsTest, AppliesOnlyWhatIsMissingInOrder) {
+TEST_P(MigrationsTest, AppliesOnlyWhatIsMissingInOrder) {
   ASSERT_TRUE(migrate(conn(), kOld));
   EXPECT_EQ(schema_version(conn()).value(), 1);
   EXPECT_FALSE(table_exists("c"));
@@ -104,7 +121,7 @@ TEST_F(MigrationsTest, AppliesOnlyWhatIsMissingInOrder) {
   EXPECT_EQ(migrate(conn(), kOld).error().code, ErrorCode::kConflict);
 }
 
-TEST_F(MigrationsTest, AFailedMigrationRollsBackWhole) {
+TEST_P(MigrationsTest, AFailedMigrationRollsBackWhole) {
   Status st = migrate(conn(), kBroken);
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("migration 2"), std::string::npos) << st.error().message;
@@ -113,7 +130,27 @@ TEST_F(MigrationsTest, AFailedMigrationRollsBackWhole) {
   EXPECT_FALSE(table_exists("half"));
 }
 
-TEST_F(MigrationsTest, RefusesAListWithGaps) { EXPECT_EQ(migrate(conn(), kGap).error().code, ErrorCode::kInternal); }
+TEST_P(MigrationsTest, RefusesAListWithGaps) { EXPECT_EQ(migrate(conn(), kGap).error().code, ErrorCode::kInternal); }
+
+// Nodes starting together migrate the same empty database at once: one applies, the other waits and sees
+// it done; neither fails.
+TEST_P(MigrationsTest, ConcurrentMigrationsFromSeveralDatabasesAllSucceed) {
+  if (GetParam() == Backend::kSqliteMemory) GTEST_SKIP() << ":memory: is private to one connection";
+  conn_.reset();
+  std::vector<std::shared_ptr<Database>> nodes;
+  for (int i = 0; i < 3; ++i) nodes.push_back(scratch_->open(2));
+  std::vector<std::future<Status>> runs;
+  for (auto& n : nodes) runs.push_back(std::async(std::launch::async, [n] { return n->migrate(); }));
+  for (auto& r : runs) {
+    Status st = r.get();
+    EXPECT_TRUE(st) << st.error().message;
+  }
+  EXPECT_EQ(nodes[0]->schema_version().value(), latest_schema_version());
+  auto c = nodes[0]->connection();
+  ASSERT_TRUE(c);
+  EXPECT_EQ((*(*c)->query_one("SELECT COUNT(*) FROM schema_migrations"))->int64(0).value(),
+            static_cast<std::int64_t>(all_migrations().size()));
+}
 
 TEST(MigrationSqlTest, DialectTokens) {
   auto sqlite = render_migration_sql("a {{bytes}} b {{serial_pk}} c", "sqlite");

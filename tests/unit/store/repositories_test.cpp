@@ -1,26 +1,27 @@
-// Every repository's reads and writes, on a temp-file database and on :memory:.
+// Every repository's reads and writes, on every backend (SQLite file, SQLite :memory:, PostgreSQL).
 #include <gtest/gtest.h>
 
-#include "test_support.h"
+#include "backends.h"
 
 namespace avow::store {
 namespace {
 
+using testing::Backend;
 using testing::kT0;
 using testing::make_challenge;
 using testing::make_device;
 using testing::make_integration;
 using testing::make_org;
 using testing::make_user;
+using testing::ScratchDatabase;
 using testing::Seed;
-using testing::TempDir;
 
-class RepoTest : public ::testing::TestWithParam<const char*> {
+class RepoTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    SqliteOptions opts;
-    opts.path = std::string(GetParam()) == "memory" ? ":memory:" : dir_.file("r.db");
-    db_ = testing::open_or_die(opts);
+    scratch_ = ScratchDatabase::create(GetParam());
+    AVOW_SKIP_IF_NO_BACKEND(scratch_);
+    db_ = scratch_->open();
     ASSERT_TRUE(db_);
     ASSERT_TRUE(db_->migrate());
     auto c = db_->connection();
@@ -28,15 +29,19 @@ class RepoTest : public ::testing::TestWithParam<const char*> {
     conn_.emplace(std::move(*c));
     s_ = testing::seed(db());
   }
+  void TearDown() override {
+    conn_.reset();
+    if (db_) db_->close();
+  }
   Db& db() { return **conn_; }
 
-  TempDir dir_;
+  std::unique_ptr<ScratchDatabase> scratch_;
   std::shared_ptr<Database> db_;
   std::optional<Connection> conn_;
   Seed s_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, RepoTest, ::testing::Values("file", "memory"));
+INSTANTIATE_TEST_SUITE_P(All, RepoTest, testing::kAllBackends, testing::backend_name);
 
 TEST_P(RepoTest, Orgs) {
   OrgRepo orgs(db());
