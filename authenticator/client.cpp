@@ -148,9 +148,21 @@ Status check_name(std::string_view name) {
   return ok();
 }
 
-Account parse_account(const json& a) {
-  return Account{member_text(a, "user"), member_text(a, "org"), member_text(a, "integration"),
-                 member_text(a, "bound_at", /*as_time=*/true)};
+DeviceResult<Account> parse_account(const json& a) {
+  Account out;
+  out.user = member_text(a, "user");
+  out.org = member_text(a, "org");
+  out.integration = member_text(a, "integration");
+  out.bound_at = member_text(a, "bound_at", /*as_time=*/true);
+  if (auto b = a.find("binding_id"); b != a.end() && b->is_string() && is_id(b->get_ref<const std::string&>()))
+    out.binding_id = b->get<std::string>();
+  if (auto c = a.find("code"); c != a.end()) {
+    if (out.binding_id.empty()) return tl::unexpected(bad_answer("an account has a \"code\" but no \"binding_id\""));
+    auto secret = parse_code_secret(*c);
+    if (!secret) return tl::unexpected(bad_answer("an account's code secret is unusable: " + secret.error().message));
+    out.code = std::move(*secret);
+  }
+  return out;
 }
 
 DeviceResult<Challenge> parse_challenge(const json& c) {
@@ -295,7 +307,28 @@ DeviceResult<ScanResult> DeviceClient::scan(std::string_view code_or_url) {
   auto result = body.find("result");
   if (result == body.end() || !result->is_string()) return tl::unexpected(bad_answer("scan returned no \"result\""));
   out.result = result->get<std::string>();
-  if (auto a = body.find("account"); a != body.end() && a->is_object()) out.account = parse_account(*a);
+  if (auto a = body.find("account"); a != body.end() && a->is_object()) {
+    auto account = parse_account(*a);
+    if (!account) return tl::unexpected(account.error());
+    out.account = std::move(*account);
+    if (out.account->code && !options_.home.empty()) {
+      // Keep the secret with the other accounts, so `avow code` works offline. Not saving it does not undo
+      // the binding: the next `avow accounts` fetches it again.
+      Result<AccountBook> book = AccountBook::load(options_.home);
+      AccountBook fresh{identity_->server, identity_->device_id, {}};
+      if (!book && book.error().code != ErrorCode::kNotFound) {
+        out.save_error = book.error().message;
+      } else {
+        AccountBook& b = book ? *book : fresh;
+        if (b.server != identity_->server || b.device_id != identity_->device_id) b = fresh;
+        b.upsert(*out.account);
+        if (Status saved = b.save(options_.home); saved)
+          out.code_saved = true;
+        else
+          out.save_error = saved.error().message;
+      }
+    }
+  }
   if (auto c = body.find("challenge_id"); c != body.end() && c->is_string()) out.challenge_id = c->get<std::string>();
   out.raw = body;
   return out;
@@ -356,7 +389,15 @@ DeviceResult<std::vector<Account>> DeviceClient::accounts() {
   std::vector<Account> out;
   for (const json& a : *list) {
     if (!a.is_object()) return tl::unexpected(bad_answer("an account is not an object"));
-    out.push_back(parse_account(a));
+    auto account = parse_account(a);
+    if (!account) return tl::unexpected(account.error());
+    out.push_back(std::move(*account));
+  }
+  if (!options_.home.empty()) {
+    AccountBook book{identity_->server, identity_->device_id, {}};
+    for (const Account& a : out)
+      if (!a.binding_id.empty()) book.upsert(a);
+    if (Status saved = book.save(options_.home); !saved) return tl::unexpected(local_error(saved.error()));
   }
   return out;
 }

@@ -35,6 +35,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "crypto/jwk.h"
+#include "crypto/otp.h"
 
 namespace avow::device {
 
@@ -51,6 +52,7 @@ inline constexpr std::size_t kMaxIdSize = 128;    // device and challenge ids
 inline constexpr std::size_t kMaxNameSize = 64;   // a device name, in characters (UTF-8 code points)
 inline constexpr int kMaxWaitSeconds = 30;        // the long-poll bound of GET /challenges
 inline constexpr std::string_view kIdentityFileName = "device.json";
+inline constexpr std::string_view kAccountsFileName = "accounts.json";
 inline constexpr std::string_view kApiBasePath = "/api/device/v1";
 inline constexpr std::string_view kJwsType = "avow-device+jwt";
 
@@ -141,19 +143,77 @@ struct Challenge {
   nlohmann::json raw;               // the whole challenge object, for --json output
 };
 
+// A binding's fallback-code secret as the server delivers it (docs/device-api.md "Fallback codes"): TOTP,
+// RFC 6238. The secret is raw bytes (the wire's base32 decoded): never print or log it.
+struct CodeSecret {
+  std::string secret;
+  crypto::OtpAlgorithm algorithm = crypto::OtpAlgorithm::kSha1;
+  int digits = 6;
+  std::int64_t period = 30;
+};
+
+// The server's "code" object → CodeSecret. kInvalidArgument naming the member that is wrong: a secret that
+// is not base32 of 10 bytes or more, an unknown algorithm, digits outside 6–8, a period outside 1–3600 s.
+Result<CodeSecret> parse_code_secret(const nlohmann::json& code);
+// The inverse, as accounts.json stores it (it holds the secret).
+nlohmann::json code_secret_json(const CodeSecret& code);
+
+// The code to type now and how many seconds it stays the current one (1..period).
+struct CurrentCode {
+  std::string code;
+  int seconds_left = 0;
+};
+// kInvalidArgument when the secret's parameters are out of range (see crypto::totp_at).
+Result<CurrentCode> current_code(const CodeSecret& secret, std::int64_t unix_time);
+
 struct Account {
   std::string user;
   std::string org;
   std::string integration;
-  std::string bound_at;  // display text ("" when absent)
+  std::string bound_at;            // display text ("" when absent)
+  std::string binding_id;          // "" from a server that does not send it
+  std::optional<CodeSecret> code;  // the binding's fallback-code secret, when the server sent one
+};
+
+// The accounts this device is bound to, with their code secrets, kept in `<home>/accounts.json` so that
+// `avow code` works with the phone offline. Mode 0600, written atomically like the identity:
+//   {"format":"avow-accounts","version":1,"server":…,"device_id":…,
+//    "accounts":[{"binding_id","user","org","integration","bound_at","code":{"secret","algorithm","digits","period"}}]}
+// The client updates it: POST /scan adds the new binding's account, GET /accounts replaces the list (the
+// server's list is the whole truth: a revoked binding's secret goes).
+struct AccountBook {
+  std::string server;  // the identity's server and device: a book of another identity is not used
+  std::string device_id;
+  std::vector<Account> accounts;
+
+  static std::filesystem::path file_path(const std::filesystem::path& home);
+  // kNotFound when there is no file yet; kPermissionDenied / kInvalidArgument / kUnavailable as for
+  // DeviceIdentity::load (loose permissions, a link, another owner, corrupt or oversized content, I/O).
+  static Result<AccountBook> load(const std::filesystem::path& home);
+  // Replaces the file atomically (0600 temporary, fsync, rename, fsync of the directory). kInvalidArgument
+  // when server, device_id or an account's binding_id is empty; kUnavailable on an I/O error.
+  Status save(const std::filesystem::path& home) const;
+  Result<nlohmann::json> to_json() const;
+  static Result<AccountBook> from_json(const nlohmann::json& document, const std::string& what);
+
+  // Adds the account, or replaces the one with the same binding_id.
+  void upsert(const Account& account);
+  // The account with a code that `query` names: its UPN (any case), or a part of it that only one account's
+  // UPN holds; an empty query names the only such account. kNotFound: no account with a code, or none
+  // matches; kInvalidArgument: ambiguous (the message says so).
+  Result<const Account*> find(std::string_view query) const;
 };
 
 struct ScanResult {
   std::string result;              // "bound", or a later purpose this version shows as is
   std::optional<Account> account;  // for "bound"
-  std::string challenge_id;        // the confirmation pushed after binding ("" when none)
-  bool enrolled = false;           // true when this scan enrolled the device first
-  nlohmann::json raw;              // the server's answer
+  // The account's code secret was saved in accounts.json (a failure to save does not fail the scan: it is
+  // in `save_error`, and `avow accounts` fetches the secret again).
+  bool code_saved = false;
+  std::string save_error;
+  std::string challenge_id;  // the confirmation pushed after binding ("" when none)
+  bool enrolled = false;     // true when this scan enrolled the device first
+  nlohmann::json raw;        // the server's answer
 };
 
 enum class Answer { kApprove, kDeny, kFraud };
@@ -264,7 +324,8 @@ class DeviceClient {
   DeviceResult<AnswerResult> answer(std::string_view challenge_id, Answer action, std::optional<int> number,
                                     std::string_view context_hash);
 
-  // GET /accounts: the users this device is bound to.
+  // GET /accounts: the users this device is bound to. With options().home set, the list (with the code
+  // secrets) replaces accounts.json; a failure to save is a kLocal error after the call succeeded.
   DeviceResult<std::vector<Account>> accounts();
 
  private:

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/logging.h"
+#include "crypto/otp.h"
+#include "domain/codes.h"
 #include "domain/devices.h"
 #include "domain/sign_in.h"
 #include "store/repositories.h"
@@ -104,7 +106,16 @@ const std::string* string_field(const json& payload, const char* name) {
 
 domain::SignInService sign_in(Context& ctx, store::Db& db) {
   return domain::SignInService(db, *ctx.deps.clock, ctx.deps.challenge_policy, ctx.deps.scan_code_policy,
-                               ctx.deps.lockout_policy);
+                               ctx.deps.lockout_policy, {ctx.deps.master_key, ctx.deps.code_policy});
+}
+
+// docs/device-api.md "Fallback codes": the binding's TOTP secret as the device stores it.
+json code_json(const domain::CodeSecret& c) {
+  return {{"binding_id", c.binding_id},
+          {"secret", crypto::base32_encode(c.secret)},
+          {"algorithm", crypto::to_string(domain::kCodeAlgorithm)},
+          {"digits", domain::kCodeDigits},
+          {"period", domain::kCodePeriodSeconds}};
 }
 
 json challenge_json(const domain::DeviceChallenge& c) {
@@ -183,11 +194,13 @@ Outcome scan_work(Context& ctx, const Request& req) {
         return {server_failure(scanned.error(), req), {}};
     }
   }
-  json body = {
-      {"result", "bound"},
-      {"account",
-       {{"user", scanned->user_label}, {"org", scanned->org_name}, {"integration", scanned->integration_name}}},
-      {"challenge_id", scanned->challenge_id}};
+  json account = {
+      {"user", scanned->user_label}, {"org", scanned->org_name}, {"integration", scanned->integration_name}};
+  if (scanned->code_secret) {
+    account["binding_id"] = scanned->code_secret->binding_id;
+    account["code"] = code_json(*scanned->code_secret);
+  }
+  json body = {{"result", "bound"}, {"account", std::move(account)}, {"challenge_id", scanned->challenge_id}};
   return {Response::json(200, body), std::move(scanned->notify)};
 }
 
@@ -314,10 +327,21 @@ Outcome accounts_work(Context& ctx, const Request& req) {
     if (!user) return {server_failure(user.error(), req), {}};
     Result<store::OrgRecord> org = store::OrgRepo(db).get(user->org_id);
     if (!org) return {server_failure(org.error(), req), {}};
-    accounts.push_back({{"user", user->upn.empty() ? user->display_name : user->upn},
-                        {"org", org->name},
-                        {"integration", integration_name_for(db, *user)},
-                        {"bound_at", b.created_at}});
+    json account = {{"user", user->upn.empty() ? user->display_name : user->upn},
+                    {"org", org->name},
+                    {"integration", integration_name_for(db, *user)},
+                    {"bound_at", b.created_at},
+                    {"binding_id", b.id}};
+    if (ctx.deps.master_key) {
+      // A binding made before fallback codes existed (or by an admin) gets its secret now.
+      Result<domain::CodeSecret> secret = sign_in(ctx, db).code_secret(b.id, caller->device_id);
+      if (secret) {
+        account["code"] = code_json(*secret);
+      } else if (secret.error().code != ErrorCode::kPermissionDenied) {
+        return {server_failure(secret.error(), req), {}};
+      }
+    }
+    accounts.push_back(std::move(account));
   }
   return {Response::json(200, {{"accounts", std::move(accounts)}}), {}};
 }

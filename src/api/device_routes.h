@@ -1,10 +1,12 @@
 // avow/api/device_routes.h — the device API (docs/device-api.md), served under /api/device/v1.
 //
 //   POST /api/device/v1/enroll                    a new device registers its P-256 key → 201 {"device_id"}
-//   POST /api/device/v1/scan                      redeem a ScanCode (bind, then push the sign-in)
+//   POST /api/device/v1/scan                      redeem a ScanCode (bind, then push the sign-in); the answer
+//                                                 carries the binding's fallback-code secret
 //   GET  /api/device/v1/challenges?wait=N         pending challenges; long-polls up to N ≤ 30 s
 //   POST /api/device/v1/challenges/{id}/answer    approve / deny / fraud
-//   GET  /api/device/v1/accounts                  the users this device is bound to
+//   GET  /api/device/v1/accounts                  the users this device is bound to, each with its binding's
+//                                                 fallback-code secret (made now for a binding without one)
 //
 //   DeviceRouteDeps deps{.pool = &server.blocking_pool(), .database = db, .hub = &hub, .clock = &clock};
 //   Status s = add_device_routes(server.router(), deps);
@@ -24,6 +26,7 @@
 #include "api/device_auth.h"
 #include "common/clock.h"
 #include "common/result.h"
+#include "crypto/sealed.h"
 #include "domain/policy.h"
 #include "events/hub.h"
 #include "http/blocking_pool.h"
@@ -46,6 +49,9 @@ struct DeviceRouteDeps {
   domain::ChallengePolicy challenge_policy;
   domain::ScanCodePolicy scan_code_policy;
   domain::LockoutPolicy lockout_policy;
+  // Seals the bindings' fallback-code secrets; null: no secrets are made or delivered.
+  const crypto::MasterKey* master_key = nullptr;
+  domain::CodePolicy code_policy;
   // Accepted clock difference of a request's `iat`, each way.
   std::int64_t iat_window_seconds = kDefaultIatWindowSeconds;
   // Parsed device keys kept in memory (one entry per recently active device).

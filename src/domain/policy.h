@@ -1,4 +1,4 @@
-// avow/domain/policy.h — the tunable rules: lifetimes, number matching, lockout, session expiry.
+// avow/domain/policy.h — the tunable rules: lifetimes, number matching, lockouts, fallback codes, session expiry.
 //
 // Plain values with safe defaults; the server fills them from configuration and hands them to the
 // services. The functions here are pure (no I/O, no clock reads: `now` is passed in).
@@ -48,6 +48,19 @@ struct LockoutPolicy {
   int max_failures = 5;
   bool should_lock(int failures) const { return max_failures > 0 && failures >= max_failures; }
 };
+
+// Fallback codes (RFC 6238 TOTP, one secret per binding) for a sign-in whose phone is offline. The code
+// format itself is fixed (domain/codes.h): every device must compute the same codes.
+struct CodePolicy {
+  int window_steps = 1;                // codes of the steps just before and after the current one are accepted
+  int max_attempts_per_challenge = 5;  // then the challenge takes no more codes (the push still can answer)
+  // Consecutive failed codes (across challenges) that lock the user's code fallback until an admin unlocks
+  // it or a push is approved. Configurable in [kMinCodeLockout, kMaxCodeLockout].
+  int lockout_threshold = 10;
+  bool should_lock(int failures) const { return failures >= lockout_threshold; }
+};
+inline constexpr int kMinCodeLockout = 1;
+inline constexpr int kMaxCodeLockout = 100;
 
 // Dashboard sessions: an idle timeout that each request slides, capped by an absolute lifetime.
 struct SessionPolicy {

@@ -4,6 +4,8 @@
 
 #include "common/base64url.h"
 #include "common/random.h"
+#include "crypto/otp.h"
+#include "domain/codes.h"
 #include "domain/devices.h"
 #include "domain/hashing.h"
 #include "domain/integrations.h"
@@ -72,6 +74,17 @@ store::AuditEventRecord challenge_event(const store::ChallengeRecord& c, std::st
   return e;
 }
 
+// An audit event about the user of challenge `c`.
+store::AuditEventRecord user_event(const store::ChallengeRecord& c, std::string kind, std::string actor_kind,
+                                   std::string actor_id, std::string_view ip, const nlohmann::json& details,
+                                   UnixTime at) {
+  store::AuditEventRecord e =
+      challenge_event(c, std::move(kind), std::move(actor_kind), std::move(actor_id), ip, details, at);
+  e.subject_kind = "user";
+  e.subject_id = c.user_id.value_or("");
+  return e;
+}
+
 Status append(store::Db& db, const store::AuditEventRecord& e) {
   auto id = store::AuditRepo(db).append(e);
   AVOW_TRY(id);
@@ -121,8 +134,13 @@ std::string_view decision_name(BindingDecision d) {
 }  // namespace
 
 SignInService::SignInService(store::Db& db, const Clock& clock, ChallengePolicy challenges, ScanCodePolicy scan_codes,
-                             LockoutPolicy lockout)
-    : db_(db), clock_(clock), challenge_policy_(challenges), scan_code_policy_(scan_codes), lockout_(lockout) {}
+                             LockoutPolicy lockout, FallbackCodes codes)
+    : db_(db),
+      clock_(clock),
+      challenge_policy_(challenges),
+      scan_code_policy_(scan_codes),
+      lockout_(lockout),
+      codes_(codes) {}
 
 // ===================================================================== begin
 
@@ -210,6 +228,11 @@ Result<SignInStart> SignInService::begin(const SignInRequest& r) {
     for (const store::DeviceRecord& d : *devices) out.notify.push_back("device:" + d.id);
     out.devices = *devices;
     if (opened->replaced_id) out.notify.push_back("challenge:" + *opened->replaced_id);
+    if (codes_.master_key && !devices->empty()) {
+      auto lock = store::UserRepo(tx).code_lock(user->id);
+      AVOW_TRY(lock);
+      out.codes_open = !lock->locked();
+    }
 
     nlohmann::json details = {{"kind", store::to_string(r.kind)}, {"bound", !devices->empty()}};
     if (opened->replaced_id) details["replaced"] = *opened->replaced_id;
@@ -336,6 +359,22 @@ Result<ScanResult> SignInService::scan(std::string_view code, std::string_view d
     }
     if (!rec.user_id) return fail(ErrorCode::kInternal, "bind_user scan code without a user");
 
+    // The binding's fallback-code secret goes back to the device with the scan's answer.
+    std::optional<CodeSecret> code_secret;
+    if (codes_.master_key) {
+      std::string secret_binding = binding_id;
+      if (secret_binding.empty()) {
+        auto existing = store::BindingRepo(tx).find_active(*rec.user_id, device_id);
+        AVOW_TRY(existing);
+        if (*existing) secret_binding = (*existing)->id;
+      }
+      if (!secret_binding.empty()) {
+        auto secret = ensure_code_secret(tx, *codes_.master_key, secret_binding, now);
+        AVOW_TRY(secret);
+        code_secret = CodeSecret{secret_binding, std::move(*secret)};
+      }
+    }
+
     auto user = store::UserRepo(tx).get(*rec.user_id);
     AVOW_TRY(user);
     auto org = store::OrgRepo(tx).get(user->org_id);
@@ -361,6 +400,7 @@ Result<ScanResult> SignInService::scan(std::string_view code, std::string_view d
       out.notify.push_back("challenge:" + c->id);
     }
     out.notify.push_back("device:" + std::string(device_id));
+    out.code_secret = std::move(code_secret);
 
     store::AuditEventRecord e;
     e.org_id = user->org_id;
@@ -375,6 +415,7 @@ Result<ScanResult> SignInService::scan(std::string_view code, std::string_view d
     e.ip = truncate_utf8(ip, kMaxIpBytes);
     nlohmann::json details = {{"decision", decision}, {"scan_code_id", rec.id}};
     if (!binding_id.empty()) details["binding_id"] = binding_id;
+    details["code_secret"] = out.code_secret.has_value();
     if (rec.challenge_id) details["challenge_id"] = *rec.challenge_id;
     e.details = json_text(details);
     AVOW_TRY(append(tx, e));
@@ -461,6 +502,20 @@ Result<AnswerResult> SignInService::answer(std::string_view challenge_id, std::s
     }
     AVOW_TRY(append(tx, challenge_event(out.challenge, kind, "device", actor, ip,
                                         {{"reason", out.reason}, {"user_locked", out.user_locked}}, now)));
+    // An approved push proves the phone is in hand: the code fallback opens again and its count restarts.
+    if (out.challenge.state == ChallengeState::kApproved && out.challenge.user_id) {
+      auto lock = store::UserRepo(tx).code_lock(*out.challenge.user_id);
+      AVOW_TRY(lock);
+      auto reset = store::UserRepo(tx).reset_codes(*out.challenge.user_id);
+      AVOW_TRY(reset);
+      if (lock->locked()) {
+        AVOW_TRY(append(
+            tx,
+            user_event(out.challenge, "user.codes_unlocked", "device", actor, ip,
+                       {{"reason", "push_approved"}, {"failures", lock->failures}, {"challenge_id", out.challenge.id}},
+                       now)));
+      }
+    }
     if (out.user_locked && out.challenge.user_id) {
       store::AuditEventRecord e;
       e.org_id = out.challenge.org_id;
@@ -503,8 +558,187 @@ Result<FinishedSignIn> SignInService::finish(std::string_view challenge_id, std:
     FinishedSignIn out;
     out.challenge = std::move(*done);
     out.response_params = out.challenge.response_params;
-    out.method = "swk";
+    out.method = out.challenge.approved_by_code ? "otp" : "swk";
     return out;
+  });
+}
+
+// ===================================================================== fallback codes
+
+Result<CodeSecret> SignInService::code_secret(std::string_view binding_id, std::string_view device_id) {
+  if (bad_id(binding_id)) return fail(ErrorCode::kNotFound, "binding not found");
+  if (bad_id(device_id)) return fail(ErrorCode::kPermissionDenied, "unknown device");
+  if (!codes_.master_key) return fail(ErrorCode::kConflict, "fallback codes are off (no master key)");
+  return store::transaction_value(db_, [&](store::Db& tx) -> Result<CodeSecret> {
+    auto binding = store::BindingRepo(tx).get(binding_id);
+    AVOW_TRY(binding);
+    if (binding->device_id != device_id || binding->status != store::BindingStatus::kActive)
+      return fail(ErrorCode::kPermissionDenied, "not an active binding of this device");
+    auto device = store::DeviceRepo(tx).get(device_id);
+    AVOW_TRY(device);
+    if (device->status != store::DeviceStatus::kActive) return fail(ErrorCode::kPermissionDenied, "device is revoked");
+    const UnixTime now = clock_.unix_now();
+    bool created = false;
+    auto secret = ensure_code_secret(tx, *codes_.master_key, binding->id, now, &created);
+    AVOW_TRY(secret);
+    if (created) {
+      auto user = store::UserRepo(tx).get(binding->user_id);
+      AVOW_TRY(user);
+      store::AuditEventRecord e;
+      e.org_id = user->org_id;
+      e.at = now;
+      e.actor_kind = "device";
+      e.actor_id = std::string(device_id);
+      e.kind = "binding.code_secret_issued";
+      e.subject_kind = "binding";
+      e.subject_id = binding->id;
+      e.user_id = user->id;
+      e.details = json_text({{"device_id", binding->device_id}});
+      AVOW_TRY(append(tx, e));
+    }
+    return CodeSecret{binding->id, std::move(*secret)};
+  });
+}
+
+Result<CodeVerdict> SignInService::verify_code(std::string_view challenge_id, std::string_view flow_secret_hash,
+                                               std::string_view code, std::string_view ip) {
+  if (bad_id(challenge_id)) return fail(ErrorCode::kNotFound, "challenge not found");
+  if (!codes_.master_key) return fail(ErrorCode::kConflict, "fallback codes are off (no master key)");
+  const CodePolicy& policy = codes_.policy;
+
+  return unwrap(store::transaction_value(db_, [&](store::Db& tx) -> Result<Outcome<CodeVerdict>> {
+    auto c = store::ChallengeRepo(tx).get(challenge_id);
+    AVOW_TRY(c);
+    if (!flow_secret_matches(*c, flow_secret_hash)) return fail(ErrorCode::kPermissionDenied, "not this sign-in");
+    if (!c->user_id || c->kind == store::ChallengeKind::kAdminSignin)
+      return fail(ErrorCode::kPermissionDenied, "not an Entra sign-in");
+    const UnixTime now = clock_.unix_now();
+    if (effective_state(*c, now) != ChallengeState::kPending)
+      return fail(ErrorCode::kConflict, "the sign-in is no longer pending");
+    const std::string user_id = *c->user_id;
+    store::UserRepo users(tx);
+
+    CodeVerdict verdict;
+    verdict.challenge = *c;
+    // Every refusal: audited (reason for the log only), committed, and the same verdict to the caller.
+    auto refuse = [&](std::string_view reason, int attempts, bool closed,
+                      std::optional<int> failures) -> Result<Outcome<CodeVerdict>> {
+      nlohmann::json details = {{"reason", reason}, {"attempts", attempts}};
+      if (failures) details["failures"] = *failures;
+      AVOW_TRY(append(tx, challenge_event(*c, "signin.code_failed", "user", user_id, ip, details, now)));
+      verdict.accepted = false;
+      verdict.closed = closed;
+      return Outcome<CodeVerdict>{std::move(verdict), std::nullopt};
+    };
+
+    // The budget and the lock are spent before the code is looked at, so `closed` says nothing about it.
+    auto counted = store::ChallengeRepo(tx).count_code_attempt(c->id, policy.max_attempts_per_challenge);
+    AVOW_TRY(counted);
+    if (!*counted) return refuse("attempts_exhausted", c->code_attempts, true, std::nullopt);
+    const int attempts = c->code_attempts + 1;
+    const bool last_attempt = attempts >= policy.max_attempts_per_challenge;
+    auto lock = users.code_lock(user_id);
+    AVOW_TRY(lock);
+    if (lock->locked()) return refuse("locked", attempts, true, std::nullopt);
+
+    // Every active binding's secret is tried, all of them whatever matches (totp_verify itself compares in
+    // constant time), so the time taken does not tell which binding, or whether any, matched.
+    struct Match {
+      std::string binding_id;
+      std::string device_id;
+      std::int64_t step = 0;
+    };
+    std::optional<Match> match;
+    bool replayed = false;
+    const bool plausible = !code.empty() && code.size() <= kMaxTypedCodeBytes;
+    auto bindings = store::BindingRepo(tx).list_active_for_user(user_id);
+    AVOW_TRY(bindings);
+    for (const store::BindingRecord& b : *bindings) {
+      auto stored = store::CodeSecretRepo(tx).find(b.id);
+      AVOW_TRY(stored);
+      if (!*stored || !plausible) continue;
+      auto secret = codes_.master_key->open((*stored)->secret_sealed, code_secret_aad(b.id));
+      if (!secret) {
+        return fail(ErrorCode::kInternal,
+                    "the code secret of binding " + b.id + " does not open (another master key, or a damaged row)");
+      }
+      const std::optional<std::int64_t> step =
+          crypto::totp_verify(*secret, code, now, policy.window_steps, kCodePeriodSeconds, kCodeDigits, kCodeAlgorithm);
+      if (!step) continue;
+      // RFC 6238 §5.2: a step already accepted for this binding — or an older one — is never accepted again.
+      if ((*stored)->last_step && *step <= *(*stored)->last_step) {
+        replayed = true;
+      } else if (!match) {
+        match = Match{b.id, b.device_id, *step};
+      }
+    }
+    if (match) {
+      // Compare-and-set in this transaction: of two racing posts of one code, one advances the step.
+      auto advanced = store::CodeSecretRepo(tx).advance_step(match->binding_id, match->step);
+      AVOW_TRY(advanced);
+      if (!*advanced) {
+        replayed = true;
+        match.reset();
+      }
+    }
+
+    if (!match) {
+      auto failures = users.record_code_failure(user_id);
+      AVOW_TRY(failures);
+      bool closed = last_attempt;
+      const std::string_view reason = replayed ? "replayed" : "wrong_code";
+      if (policy.should_lock(*failures)) {
+        auto locked = users.lock_codes(user_id, now);
+        AVOW_TRY(locked);
+        if (*locked) {
+          AVOW_TRY(append(
+              tx, user_event(*c, "user.codes_locked", "system", "", ip,
+                             {{"reason", "too_many_failed_codes"}, {"failures", *failures}, {"challenge_id", c->id}},
+                             now)));
+        }
+        closed = true;
+      }
+      return refuse(reason, attempts, closed, *failures);
+    }
+
+    auto approved = store::ChallengeRepo(tx).approve_by_code(c->id, match->device_id, now);
+    AVOW_TRY(approved);
+    if (!*approved) return fail(ErrorCode::kConflict, "the sign-in is no longer pending");
+    AVOW_TRY(users.record_code_sign_in(user_id, now));
+    auto updated = store::ChallengeRepo(tx).get(c->id);
+    AVOW_TRY(updated);
+    AVOW_TRY(append(tx, challenge_event(*updated, "signin.code_ok", "user", user_id, ip,
+                                        {{"binding_id", match->binding_id}, {"attempts", attempts}}, now)));
+    verdict.accepted = true;
+    verdict.closed = false;
+    verdict.challenge = std::move(*updated);
+    verdict.notify.push_back("challenge:" + c->id);
+    return Outcome<CodeVerdict>{std::move(verdict), std::nullopt};
+  }));
+}
+
+Result<bool> SignInService::unlock_codes(std::string_view user_id, std::string_view actor_kind,
+                                         std::string_view actor_id) {
+  if (bad_id(user_id)) return fail(ErrorCode::kNotFound, "user not found");
+  return store::transaction_value(db_, [&](store::Db& tx) -> Result<bool> {
+    auto user = store::UserRepo(tx).get(user_id);
+    AVOW_TRY(user);
+    auto lock = store::UserRepo(tx).code_lock(user_id);
+    AVOW_TRY(lock);
+    auto reset = store::UserRepo(tx).reset_codes(user_id);
+    AVOW_TRY(reset);
+    store::AuditEventRecord e;
+    e.org_id = user->org_id;
+    e.at = clock_.unix_now();
+    e.actor_kind = std::string(actor_kind);
+    e.actor_id = std::string(actor_id);
+    e.kind = "user.codes_unlocked";
+    e.subject_kind = "user";
+    e.subject_id = user->id;
+    e.user_id = user->id;
+    e.details = json_text({{"reason", "admin"}, {"was_locked", lock->locked()}, {"failures", lock->failures}});
+    AVOW_TRY(append(tx, e));
+    return lock->locked();
   });
 }
 

@@ -11,7 +11,29 @@
 //   pending_for_device the device's push list: pending challenges of the users it is bound to.
 //   answer()           the device approves (right number) or denies; a wrong number denies and is audited.
 //   finish()           the page (holding the flow cookie) ends the sign-in exactly once; the caller then
-//                      signs the id_token (approved) or posts access_denied (anything else).
+//                      signs the id_token (approved) or posts access_denied (anything else), with the amr of
+//                      what approved it: "swk" (a device's push) or "otp" (a fallback code).
+//
+// Fallback codes, for a phone that is offline (RFC 6238; the format is fixed in domain/codes.h):
+//   - Each binding shares a TOTP secret with its device: made by the server when scan() binds (or, for a
+//     binding that has none yet, when the device next asks code_secret()), stored sealed under the master
+//     key with the binding id as associated data, and handed to the device over the signed device API.
+//   verify_code()      the page (holding the flow cookie) posts a code for its pending challenge; it is
+//                      checked against the secret of every active binding of the challenge's user, accepting
+//                      the steps current ± CodePolicy::window_steps. A step accepted once for a binding is
+//                      never accepted again, nor any older one (RFC 6238 §5.2): the binding's newest accepted
+//                      step only moves forward, compare-and-set in the same transaction that approves.
+//                      A right code approves the challenge (approved_by_code), and finish() then answers "otp".
+//   - At most CodePolicy::max_attempts_per_challenge codes per challenge; then the challenge takes no more
+//     codes (its push can still be answered).
+//   - Consecutive failed codes per user are counted apart from wrong-number answers (LockoutPolicy); at
+//     CodePolicy::lockout_threshold the user's code fallback is locked until unlock_codes() (an admin) or an
+//     approved push, which also clears the count. A right code clears it too.
+//   - Every refusal — wrong code, replayed or older step, another user's code, too many attempts, locked
+//     fallback — is the same CodeVerdict{accepted = false} to the caller; `closed` tells only that no more
+//     codes will be taken, and is decided before the code is looked at when attempts or the lock are spent.
+//   - Every attempt is audited ("signin.code_ok" / "signin.code_failed" with a reason, "user.codes_locked",
+//     "user.codes_unlocked"); never the code or the secret.
 //
 // Every step writes an audit event (never a secret: no codes, flow secrets or nonces in details). Topics
 // to notify after each call are returned, never sent from here: the domain does no I/O but through the store.
@@ -23,7 +45,7 @@
 // Devices belong to people, not orgs: pending_for_device lists the challenges of every user the device is
 // bound to, in any org (a B2B guest's phone serves all its tenants).
 //
-//   SignInService flows(db, clock, policies);
+//   SignInService flows(db, clock, policies…, FallbackCodes{&master_key, code_policy});
 //   Result<SignInStart> s = flows.begin({...});
 //   if (s->scan_code) show_qr(url_for(*s->scan_code)); else show_number(s->challenge.number);
 #pragma once
@@ -37,6 +59,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "crypto/sealed.h"
 #include "domain/challenges.h"
 #include "domain/policy.h"
 #include "domain/users.h"
@@ -77,6 +100,14 @@ struct SignInStart {
   std::vector<std::string> notify;
   // The user's active devices: each gets a push (push::Dispatcher) for this challenge.
   std::vector<store::DeviceRecord> devices;
+  // The user has a device and the code fallback is on and not locked: the page may offer a code.
+  bool codes_open = false;
+};
+
+// A binding's fallback-code secret, for its device (domain/codes.h fixes the format).
+struct CodeSecret {
+  std::string binding_id;
+  std::string secret;  // raw bytes (kCodeSecretBytes): a secret — only ever sent to the binding's device
 };
 
 struct ScanResult {
@@ -85,6 +116,8 @@ struct ScanResult {
   std::string org_name;
   std::string integration_name;
   std::vector<std::string> notify;  // "challenge:<id>", "device:<id>"
+  // The binding's fallback-code secret (made now for a new binding); none when codes are off (no master key).
+  std::optional<CodeSecret> code_secret;
 };
 
 // A challenge as the device sees it.
@@ -102,6 +135,21 @@ struct AnswerResult {
   std::vector<std::string> notify;
 };
 
+// The answer to a posted fallback code. Refusals of every kind look the same (see the top of this file).
+struct CodeVerdict {
+  bool accepted = false;  // the challenge is approved now: finish() it
+  bool closed = false;    // this challenge takes no more codes (attempts spent, or the user's fallback locked)
+  store::ChallengeRecord challenge;
+  std::vector<std::string> notify;  // "challenge:<id>" when approved
+};
+
+// What the fallback codes need: the master key that seals the secrets (null: no secrets are made and no
+// code is accepted) and the policy.
+struct FallbackCodes {
+  const crypto::MasterKey* master_key = nullptr;
+  CodePolicy policy;
+};
+
 struct FinishedSignIn {
   store::ChallengeRecord challenge;  // state approved → issue the token; otherwise access_denied
   std::string response_params;       // as given to begin()
@@ -111,9 +159,10 @@ struct FinishedSignIn {
 class SignInService {
  public:
   SignInService(store::Db& db, const Clock& clock, ChallengePolicy challenges = {}, ScanCodePolicy scan_codes = {},
-                LockoutPolicy lockout = {});
+                LockoutPolicy lockout = {}, FallbackCodes codes = {});
 
-  // Starts a sign-in (one transaction; refusals are audited as "signin.refused").
+  // Starts a sign-in (one transaction; refusals are audited as "signin.refused"). SignInStart::codes_open
+  // tells whether the page may offer a fallback code.
   //   kNotFound          no such integration
   //   kPermissionDenied  integration disabled, guest's home tenant refused by the guest policy, user locked
   //   kInvalidArgument   a field over its bound, tid/oid not GUIDs, kind kAdminSignin, flow_secret_hash
@@ -134,7 +183,8 @@ class SignInService {
 
   // A device scanned `code` (a bind_user ScanCode). Binds (trust on first use) and makes the challenge the
   // device's push; redeeming and binding are one transaction (a refused binding leaves the code usable).
-  // A device already bound to the code's user succeeds (the code is used up, nothing else changes).
+  // A device already bound to the code's user succeeds (the code is used up, nothing else changes). The
+  // binding's fallback-code secret comes back in ScanResult::code_secret (made now when it has none).
   //   kUnauthenticated   unknown (or empty / over-long) code; kExpired; kConflict used — the edge answers
   //                      all three alike
   //   kInvalidArgument   the code is for another purpose (e.g. admin sign-in: route it to that flow); the
@@ -159,6 +209,24 @@ class SignInService {
   // kNotFound; kPermissionDenied when `flow_secret_hash` does not match.
   Result<store::ChallengeRecord> status(std::string_view challenge_id, std::string_view flow_secret_hash);
 
+  // The fallback-code secret of `binding_id`, which must be an active binding of `device_id` (an active
+  // device); made and sealed now, in one transaction, when the binding has none yet (audited as
+  // "binding.code_secret_issued"). kPermissionDenied when the binding is not the device's, not active, or
+  // the device is revoked; kNotFound when no such binding; kConflict when codes are off (no master key);
+  // kInternal when the stored secret does not open (another master key, or a damaged row).
+  Result<CodeSecret> code_secret(std::string_view binding_id, std::string_view device_id);
+
+  // A fallback code typed on the page of challenge `challenge_id`. Refusals that are about the code are
+  // values (CodeVerdict::accepted false, audited and committed); errors are about the request:
+  //   kNotFound          no such challenge; kPermissionDenied  wrong flow secret, or not an Entra sign-in
+  //   kConflict          no longer pending (decided, expired, cancelled): finish() it; or codes are off
+  Result<CodeVerdict> verify_code(std::string_view challenge_id, std::string_view flow_secret_hash,
+                                  std::string_view code, std::string_view ip);
+
+  // Opens a user's locked code fallback and clears its failure count, audited as "user.codes_unlocked" by
+  // `actor_kind`/`actor_id` (e.g. "admin", "cli"). Returns true when it was locked. kNotFound: no such user.
+  Result<bool> unlock_codes(std::string_view user_id, std::string_view actor_kind, std::string_view actor_id);
+
   // Ends the sign-in exactly once (completed_at set; a pending challenge past its expiry is expired first;
   // an approved one stamps the integration's last success). kNotFound; kPermissionDenied on a wrong secret;
   // kConflict when still pending (in time) or already finished.
@@ -170,6 +238,7 @@ class SignInService {
   ChallengePolicy challenge_policy_;
   ScanCodePolicy scan_code_policy_;
   LockoutPolicy lockout_;
+  FallbackCodes codes_;
 };
 
 // base64url(SHA-256(text)), unpadded (43 characters): the context hash a device signs.

@@ -170,7 +170,8 @@ std::string denial_description(store::ChallengeState state) {
 // ---- the flow as the page sees it -----------------------------------------------------------------------
 
 domain::SignInService sign_in_service(store::Db& db, const EntraRouteDeps& d) {
-  return domain::SignInService(db, *d.clock, d.timing.challenges, d.timing.scan_codes, d.timing.lockout);
+  return domain::SignInService(db, *d.clock, d.timing.challenges, d.timing.scan_codes, d.timing.lockout,
+                               {d.master_key, d.timing.codes});
 }
 
 Result<web::ScanCodeView> scan_code_view(std::string_view public_url, std::string_view code, std::int64_t expires_at) {
@@ -382,6 +383,8 @@ Response authorize_blocking(const EntraRouteDeps& d, const AuthorizeInput& in) {
   page.flow = std::move(flow);
   page.wait_url = path + "/wait";
   page.finish_url = path + "/finish";
+  page.code_url = path + "/code";
+  page.codes_open = start->codes_open;
   page.csp_nonce = web::new_csp_nonce();
   Result<std::string> html = web::render_mfa_page(page);
   if (!html) {
@@ -465,6 +468,76 @@ asio::awaitable<Response> flow_wait(Request req, Deps d) {
     wait = std::min(wait, std::chrono::milliseconds((flow->expires_in + 1) * 1000));
     co_await sub.wait(wait);
   }
+}
+
+// ---- POST /flow/{id}/code -------------------------------------------------------------------------------
+
+// The typed code as the domain takes it: spaces and dashes people type between digit groups are dropped;
+// anything else is passed on (and refused there like any wrong code).
+std::string typed_code(std::string_view body) {
+  web::FormLimits limits;
+  limits.max_body_bytes = kMaxCodeBodyBytes;
+  limits.max_fields = 8;
+  Result<web::FormFields> form = web::parse_form(body, limits);
+  if (!form) return {};
+  for (const auto& [name, value] : *form) {
+    if (name != "code") continue;
+    std::string out;
+    for (char ch : value)
+      if (ch != ' ' && ch != '-' && ch != '\t') out.push_back(ch);
+    return out;
+  }
+  return {};
+}
+
+Response code_blocking(const EntraRouteDeps& d, const std::string& client_id, const std::string& challenge_id,
+                       const std::string& hash, const std::string& code, const std::string& ip,
+                       std::vector<std::string>* notify) {
+  Result<store::Connection> conn = d.database->connection();
+  if (!conn) return flow_error(conn.error());
+  domain::SignInService flows = sign_in_service(**conn, d);
+  // The challenge must be this client's: another integration's URL does not reach it.
+  Result<store::ChallengeRecord> c = flows.status(challenge_id, hash);
+  if (!c) return flow_error(c.error());
+  if (c->client_id != client_id) return json_error(404, "not_found", "no such sign-in");
+  Result<domain::CodeVerdict> verdict = flows.verify_code(challenge_id, hash, code, ip);
+  if (!verdict) {
+    if (verdict.error().code == ErrorCode::kConflict)
+      return json_error(409, "not_pending", "this sign-in takes no codes now");
+    return flow_error(verdict.error());
+  }
+  if (!verdict->accepted) {
+    log::info("entra flow: fallback code refused", {{"challenge_id", challenge_id}, {"closed", verdict->closed}});
+    return Response::json(200, {{"result", "refused"},
+                                {"message", verdict->closed ? kCodeClosedMessage : kCodeRefusedMessage},
+                                {"closed", verdict->closed}});
+  }
+  log::info("entra flow: approved by a fallback code", {{"challenge_id", challenge_id}});
+  *notify = std::move(verdict->notify);
+  return Response::json(200, {{"result", "approved"}});
+}
+
+asio::awaitable<Response> flow_code(Request req, Deps d) {
+  const std::string public_url = d->public_url->get();
+  if (public_url.empty()) co_return json_error(503, "unavailable", "try again");
+  if (std::optional<std::string_view> origin = req.header("origin");
+      origin && origin_of(*origin) != origin_of(public_url)) {
+    co_return json_error(403, "forbidden", "codes are taken only from Avow's own page");
+  }
+  const std::optional<std::string> secret = flow_secret(req);
+  if (!secret) co_return json_error(403, "forbidden", "the flow cookie is missing");
+  const std::string client_id(req.param("client_id").value_or(""));
+  const std::string challenge_id(req.param("challenge_id").value_or(""));
+  const std::string hash = secret_hash(*secret);
+  const std::string code = typed_code(req.body);
+  const std::string ip = req.remote_address;
+  auto notify = std::make_shared<std::vector<std::string>>();
+  auto work = [d, client_id, challenge_id, hash, code, ip, notify]() {
+    return code_blocking(*d, client_id, challenge_id, hash, code, ip, notify.get());
+  };
+  Response r = co_await d->pool->run(std::move(work));
+  for (const std::string& topic : *notify) d->hub->notify(topic);
+  co_return r;
 }
 
 // ---- POST /flow/{id}/finish -----------------------------------------------------------------------------
@@ -613,6 +686,9 @@ Status add_entra_routes(http::Router& router, EntraRouteDeps in) {
                       {.max_body_bytes = kMaxAuthorizeBodyBytes}));
   AVOW_TRY(router.add("GET", "/entra/{client_id}/flow/{challenge_id}/wait",
                       http::AsyncHandler([d](Request r) { return flow_wait(std::move(r), d); })));
+  AVOW_TRY(router.add("POST", "/entra/{client_id}/flow/{challenge_id}/code",
+                      http::AsyncHandler([d](Request r) { return flow_code(std::move(r), d); }),
+                      {.max_body_bytes = kMaxCodeBodyBytes}));
   AVOW_TRY(router.add("POST", "/entra/{client_id}/flow/{challenge_id}/finish",
                       http::AsyncHandler([d](Request r) { return flow_finish(std::move(r), d); })));
   AVOW_TRY(router.add("GET", "/s/{code}", http::SyncHandler([](const Request&) {

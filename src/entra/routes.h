@@ -11,6 +11,10 @@
 //        V, else when notified, at the long-poll limit or at expiry. A ScanCode's url/svg are sent only when
 //        new (the server keeps only its hash): "" means keep showing yours. A V of another ScanCode gets a
 //        fresh code; an empty V never changes the code.
+//   POST /entra/{client_id}/flow/{challenge_id}/code           a fallback code typed on the page (form field
+//        `code`; JSON answer): 200 {"result":"approved"} — then finish; 200 {"result":"refused",
+//        "message","closed"} — one message for every refusal (a refusal is an answer, not a failed request),
+//        `closed` when no more codes are taken; 409 {"error":"not_pending"} — decided meanwhile: finish
 //   POST /entra/{client_id}/flow/{challenge_id}/finish         ends the sign-in once: form_post to Entra
 //   GET  /s/{code}                                             the ScanCode URL opened in a browser
 //
@@ -21,8 +25,8 @@
 // flow cookie, answer the MFA page. A malformed request is never answered by posting anywhere.
 //
 // The flow cookie (`avow_flow`, HttpOnly, SameSite=Strict, Secure over https, Path = the flow's URLs) holds
-// a 256-bit secret; only its SHA-256 is stored with the challenge. wait and finish require it (403
-// otherwise); finish also refuses a cross-origin POST.
+// a 256-bit secret; only its SHA-256 is stored with the challenge. wait, code and finish require it (403
+// otherwise); code and finish also refuse a cross-origin POST.
 //
 //   auto public_url = std::make_shared<PublicUrl>();
 //   EntraRouteDeps deps{.pool = &server.blocking_pool(), .database = db, .hub = &hub, .key_ring = ring,
@@ -40,6 +44,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "crypto/keyring.h"
+#include "crypto/sealed.h"
 #include "domain/policy.h"
 #include "entra/microsoft_keys.h"
 #include "events/hub.h"
@@ -55,6 +60,7 @@ struct EntraFlowTiming {
   domain::ChallengePolicy challenges;  // challenge lifetime, number matching
   domain::ScanCodePolicy scan_codes;   // bind_user ScanCode lifetime
   domain::LockoutPolicy lockout;
+  domain::CodePolicy codes;                           // fallback codes typed on the page
   std::chrono::seconds long_poll{25};                 // longest a wait request is held open
   std::chrono::seconds scan_code_refresh_before{30};  // re-issue a ScanCode this long before it expires
   std::chrono::seconds id_token_lifetime{300};
@@ -88,6 +94,8 @@ struct EntraRouteDeps {
   events::Hub* hub = nullptr;
   push::Dispatcher* push = nullptr;  // wakes the user's devices (built-in channel, APNs/FCM when configured)
   const crypto::KeyRing* key_ring = nullptr;
+  // Opens the bindings' fallback-code secrets; null: the page offers no code.
+  const crypto::MasterKey* master_key = nullptr;
   MicrosoftKeys* microsoft_keys = nullptr;
   const Clock* clock = nullptr;
   std::shared_ptr<PublicUrl> public_url;
@@ -107,5 +115,13 @@ inline constexpr char kFlowCookie[] = "avow_flow";
 
 // Largest authorize POST body accepted (Entra's is about 3 KB).
 inline constexpr std::size_t kMaxAuthorizeBodyBytes = 32 * 1024;
+
+// Largest fallback-code POST body accepted (`code=123456`).
+inline constexpr std::size_t kMaxCodeBodyBytes = 1024;
+
+// What the page says when a fallback code is refused, whatever the reason; and when no more codes are taken.
+inline constexpr char kCodeRefusedMessage[] = "That code didn't work.";
+inline constexpr char kCodeClosedMessage[] =
+    "That code didn't work. Codes can't be used for this sign-in any more: answer in the Avow app instead.";
 
 }  // namespace avow::entra

@@ -17,7 +17,7 @@ namespace {
 #define AVOW_CHALLENGE_COLUMNS                                                                                 \
   "id, org_id, kind, user_id, admin_id, integration_id, state, number, choices, context, nonce, state_param, " \
   "redirect_uri, client_id, hint_sub, created_at, expires_at, decided_at, decided_by_device, completed_at, "   \
-  "response_params, flow_secret_hash"
+  "response_params, flow_secret_hash, code_attempts, approved_by_code"
 
 std::string choices_to_json(const std::vector<int>& choices) { return nlohmann::json(choices).dump(); }
 
@@ -57,6 +57,8 @@ Result<ChallengeRecord> read_challenge(const Row& row) {
   c.completed_at = r.opt_int64();
   c.response_params = r.text();
   c.flow_secret_hash = r.text();
+  c.code_attempts = r.int32();
+  c.approved_by_code = r.boolean();
   AVOW_TRY(r.status());
   auto ch = choices_from_json(choices);
   AVOW_TRY(ch);
@@ -96,7 +98,7 @@ Status ChallengeRepo::create(const ChallengeRecord& c) {
   AVOW_TRY(db_.execute(
       "INSERT INTO challenges (" AVOW_CHALLENGE_COLUMNS
       ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, "
-      "$22)",
+      "$22, $23, $24)",
       {c.id,
        c.org_id,
        to_string(c.kind),
@@ -118,7 +120,9 @@ Status ChallengeRepo::create(const ChallengeRecord& c) {
        c.decided_by_device,
        c.completed_at,
        c.response_params,
-       c.flow_secret_hash}));
+       c.flow_secret_hash,
+       c.code_attempts,
+       c.approved_by_code ? 1 : 0}));
   return ok();
 }
 
@@ -163,6 +167,18 @@ Result<bool> ChallengeRepo::decide(std::string_view id, ChallengeState to, std::
       db_.execute("UPDATE challenges SET state = $2, decided_at = $4, decided_by_device = $3 "
                   "WHERE id = $1 AND state = 'pending' AND expires_at > $4",
                   {id, to_string(to), device_id, at}));
+}
+
+Result<bool> ChallengeRepo::count_code_attempt(std::string_view id, int max_attempts) {
+  return won(db_.execute("UPDATE challenges SET code_attempts = code_attempts + 1 WHERE id = $1 AND code_attempts < $2",
+                         {id, max_attempts}));
+}
+
+Result<bool> ChallengeRepo::approve_by_code(std::string_view id, std::string_view device_id, UnixTime at) {
+  return won(
+      db_.execute("UPDATE challenges SET state = 'approved', decided_at = $3, decided_by_device = $2, "
+                  "approved_by_code = 1 WHERE id = $1 AND state = 'pending' AND expires_at > $3",
+                  {id, device_id, at}));
 }
 
 Result<bool> ChallengeRepo::close_pending(std::string_view id, ChallengeState to, UnixTime at) {

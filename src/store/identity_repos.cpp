@@ -365,6 +365,48 @@ Status UserRepo::record_sign_in(std::string_view id, UnixTime at) {
                      "user");
 }
 
+Result<UserCodeLock> UserRepo::code_lock(std::string_view id) {
+  auto row = db_.query_one("SELECT code_failures, codes_locked_at FROM users WHERE id = $1", {id});
+  AVOW_TRY(row);
+  if (!*row) return fail(ErrorCode::kNotFound, "user not found");
+  RowReader r(**row);
+  UserCodeLock lock;
+  lock.failures = r.int32();
+  lock.locked_at = r.opt_int64();
+  AVOW_TRY(r.status());
+  return lock;
+}
+
+Result<int> UserRepo::record_code_failure(std::string_view id) {
+  auto row =
+      db_.query_one("UPDATE users SET code_failures = code_failures + 1 WHERE id = $1 RETURNING code_failures", {id});
+  AVOW_TRY(row);
+  if (!*row) return fail(ErrorCode::kNotFound, "user not found");
+  auto n = (*row)->int64(0);
+  AVOW_TRY(n);
+  return static_cast<int>(*n);
+}
+
+Result<bool> UserRepo::lock_codes(std::string_view id, UnixTime at) {
+  auto exists = code_lock(id);
+  AVOW_TRY(exists);
+  return won(db_.execute("UPDATE users SET codes_locked_at = $2 WHERE id = $1 AND codes_locked_at IS NULL", {id, at}));
+}
+
+Result<bool> UserRepo::reset_codes(std::string_view id) {
+  auto exists = code_lock(id);
+  AVOW_TRY(exists);
+  return won(
+      db_.execute("UPDATE users SET code_failures = 0, codes_locked_at = NULL "
+                  "WHERE id = $1 AND (code_failures <> 0 OR codes_locked_at IS NOT NULL)",
+                  {id}));
+}
+
+Status UserRepo::record_code_sign_in(std::string_view id, UnixTime at) {
+  return changed_one(db_.execute("UPDATE users SET last_sign_in_at = $2, code_failures = 0 WHERE id = $1", {id, at}),
+                     "user");
+}
+
 // ===================================================================== DeviceRepo
 
 Status DeviceRepo::create(const DeviceRecord& d) {
@@ -451,6 +493,15 @@ Result<std::vector<BindingRecord>> BindingRepo::list_for_device(std::string_view
       read_binding);
 }
 
+Result<std::vector<BindingRecord>> BindingRepo::list_active_for_user(std::string_view user_id) {
+  return map_rows<BindingRecord>(
+      db_.query("SELECT b.id, b.user_id, b.device_id, b.status, b.created_at, b.revoked_at FROM bindings b "
+                "JOIN devices d ON d.id = b.device_id "
+                "WHERE b.user_id = $1 AND b.status = 'active' AND d.status = 'active' ORDER BY b.created_at, b.id",
+                {user_id}),
+      read_binding);
+}
+
 Result<std::int64_t> BindingRepo::count_active_for_user(std::string_view user_id) {
   auto row = db_.query_one(
       "SELECT COUNT(*) FROM bindings b JOIN devices d ON d.id = b.device_id "
@@ -474,6 +525,38 @@ Result<std::int64_t> BindingRepo::revoke_all_for_device(std::string_view device_
 Result<std::int64_t> BindingRepo::revoke_all_for_user(std::string_view user_id, UnixTime at) {
   return db_.execute("UPDATE bindings SET status = 'revoked', revoked_at = $2 WHERE user_id = $1 AND status = 'active'",
                      {user_id, at});
+}
+
+// ===================================================================== CodeSecretRepo
+
+Status CodeSecretRepo::create(const CodeSecretRecord& c) {
+  AVOW_TRY(db_.execute(
+      "INSERT INTO binding_code_secrets (binding_id, secret_sealed, last_step, created_at) VALUES ($1, $2, $3, $4)",
+      {c.binding_id, Blob{c.secret_sealed}, c.last_step, c.created_at}));
+  return ok();
+}
+
+Result<std::optional<CodeSecretRecord>> CodeSecretRepo::find(std::string_view binding_id) {
+  return map_one<CodeSecretRecord>(
+      db_.query_one("SELECT binding_id, secret_sealed, last_step, created_at FROM binding_code_secrets "
+                    "WHERE binding_id = $1",
+                    {binding_id}),
+      [](const Row& row) -> Result<CodeSecretRecord> {
+        RowReader r(row);
+        CodeSecretRecord c;
+        c.binding_id = r.text();
+        c.secret_sealed = r.blob();
+        c.last_step = r.opt_int64();
+        c.created_at = r.int64();
+        AVOW_TRY(r.status());
+        return c;
+      });
+}
+
+Result<bool> CodeSecretRepo::advance_step(std::string_view binding_id, std::int64_t step) {
+  return won(db_.execute(
+      "UPDATE binding_code_secrets SET last_step = $2 WHERE binding_id = $1 AND (last_step IS NULL OR last_step < $2)",
+      {binding_id, step}));
 }
 
 }  // namespace avow::store

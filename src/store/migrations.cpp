@@ -195,8 +195,33 @@ CREATE TABLE signing_keys (
 );
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations = {{
+// Version 2: fallback codes (RFC 6238) for sign-in when the phone is offline. Version 1 has shipped: it is
+// never edited; what changes comes as a new version.
+constexpr std::string_view kSchemaV2 = R"sql(
+-- One TOTP secret per binding, shared with that binding's device. The secret is sealed under the master key
+-- with the binding id as associated data (a blob copied to another row does not open). `last_step` is the
+-- newest time step a code was accepted for: a step is accepted once, and never an older one after it.
+CREATE TABLE binding_code_secrets (
+  binding_id     TEXT PRIMARY KEY REFERENCES bindings(id),
+  secret_sealed  {{bytes}} NOT NULL,
+  last_step      BIGINT NULL,
+  created_at     BIGINT NOT NULL
+);
+
+-- Consecutive failed codes of a user, apart from failed_attempts (push denials), and when the user's code
+-- fallback was locked (NULL: open). An admin, or an approved push, opens it again.
+ALTER TABLE users ADD COLUMN code_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN codes_locked_at BIGINT NULL;
+
+-- Codes tried against a challenge (bounded per challenge), and whether a code rather than a device's push
+-- approved it (the id_token's amr says which).
+ALTER TABLE challenges ADD COLUMN code_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE challenges ADD COLUMN approved_by_code INTEGER NOT NULL DEFAULT 0 CHECK (approved_by_code IN (0, 1));
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations = {{
     {1, "initial schema", kSchemaV1},
+    {2, "fallback codes", kSchemaV2},
 }};
 
 // The bookkeeping table itself is created outside the numbered list so that version 0 means "empty".

@@ -159,6 +159,23 @@ struct ChallengeRecord {
   std::optional<UnixTime> completed_at;  // set once, when the answer went back to Entra
   std::string response_params = "{}";    // JSON text the entra edge needs to answer (acr/amr, claim); opaque
   std::string flow_secret_hash;          // hex SHA-256 of the browser's flow cookie; empty: no browser flow
+  int code_attempts = 0;                 // fallback codes tried against it (schema v2)
+  bool approved_by_code = false;         // approved by a fallback code, not by a device's push
+};
+
+// A binding's fallback-code (TOTP) secret, sealed under the master key (the store never sees it in clear).
+struct CodeSecretRecord {
+  std::string binding_id;
+  std::string secret_sealed;              // bytes: crypto::MasterKey::seal output
+  std::optional<std::int64_t> last_step;  // the newest time step a code was accepted for
+  UnixTime created_at = 0;
+};
+
+// A user's fallback-code lockout: consecutive failed codes, and when the fallback was locked.
+struct UserCodeLock {
+  int failures = 0;
+  std::optional<UnixTime> locked_at;
+  bool locked() const { return locked_at.has_value(); }
 };
 
 // A single-use QR pairing code. Only the SHA-256 of the code is stored.

@@ -110,6 +110,18 @@ class UserRepo {
   // Stamps last_sign_in_at and clears the failure counter. kNotFound when there is no such user.
   Status record_sign_in(std::string_view id, UnixTime at);
 
+  // The fallback-code lockout (schema v2), counted apart from failed_attempts. kNotFound for every one of
+  // these when there is no such user.
+  Result<UserCodeLock> code_lock(std::string_view id);
+  // Adds one failed code; returns the new count.
+  Result<int> record_code_failure(std::string_view id);
+  // CAS open → locked at `at`.
+  Result<bool> lock_codes(std::string_view id, UnixTime at);
+  // Clears the count and the lock; true when there was anything to clear.
+  Result<bool> reset_codes(std::string_view id);
+  // A sign-in completed by a code: stamps last_sign_in_at and clears the code failures (not failed_attempts).
+  Status record_code_sign_in(std::string_view id, UnixTime at);
+
  private:
   Db& db_;
 };
@@ -144,13 +156,29 @@ class BindingRepo {
   Result<std::optional<BindingRecord>> find_active(std::string_view user_id, std::string_view device_id);
   Result<std::vector<BindingRecord>> list_for_user(std::string_view user_id);
   Result<std::vector<BindingRecord>> list_for_device(std::string_view device_id);
-  // Active bindings of `user_id` whose device is active too.
+  // Active bindings of `user_id` whose device is active too (oldest first / how many).
+  Result<std::vector<BindingRecord>> list_active_for_user(std::string_view user_id);
   Result<std::int64_t> count_active_for_user(std::string_view user_id);
   // CAS active → revoked.
   Result<bool> revoke(std::string_view id, UnixTime at);
   // Revokes every active binding of the device / user; returns how many changed.
   Result<std::int64_t> revoke_all_for_device(std::string_view device_id, UnixTime at);
   Result<std::int64_t> revoke_all_for_user(std::string_view user_id, UnixTime at);
+
+ private:
+  Db& db_;
+};
+
+// The fallback-code secrets of bindings (schema v2). Sealed bytes only: sealing is the domain's business.
+class CodeSecretRepo {
+ public:
+  explicit CodeSecretRepo(Db& db) : db_(db) {}
+  // kAlreadyExists when the binding has a secret already; kInvalidArgument when the binding does not exist.
+  Status create(const CodeSecretRecord& secret);
+  Result<std::optional<CodeSecretRecord>> find(std::string_view binding_id);
+  // CAS: records `step` as the binding's newest accepted step when it is newer than the one recorded (or
+  // none is). False when `step` is not newer — a replayed or older code — or there is no secret.
+  Result<bool> advance_step(std::string_view binding_id, std::int64_t step);
 
  private:
   Db& db_;
@@ -171,6 +199,12 @@ class ChallengeRepo {
                                                                int limit = 20);
   // CAS pending → `to` (approved or denied) by `device_id` at `at`. kInvalidArgument for another `to`.
   Result<bool> decide(std::string_view id, ChallengeState to, std::string_view device_id, UnixTime at);
+  // CAS: counts one fallback-code attempt while fewer than `max_attempts` were made. False when the
+  // challenge already had `max_attempts` (or does not exist).
+  Result<bool> count_code_attempt(std::string_view id, int max_attempts);
+  // CAS pending and unexpired at `at` → approved by a fallback code of `device_id`'s binding
+  // (approved_by_code set).
+  Result<bool> approve_by_code(std::string_view id, std::string_view device_id, UnixTime at);
   // CAS pending → `to` (expired or cancelled) at `at`, no device. kInvalidArgument for another `to`.
   Result<bool> close_pending(std::string_view id, ChallengeState to, UnixTime at);
   // CAS: moves the expiry of a challenge still pending and unexpired at `now` later, to `expires_at`. False

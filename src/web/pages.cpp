@@ -29,6 +29,14 @@ a{color:var(--accent)}
 button{font:inherit;background:var(--accent);color:#fff;border:0;border-radius:8px;padding:10px 20px;margin-top:16px;cursor:pointer}
 @media (prefers-color-scheme:dark){button{color:#111418}}
 button:focus-visible,a:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+.linkbtn{background:none;color:var(--accent);padding:0;margin-top:12px;text-decoration:underline;font-size:.9375rem}
+@media (prefers-color-scheme:dark){.linkbtn{color:var(--accent)}}
+#code-form{margin-top:12px}
+#code-form label{display:block;margin:0 0 6px}
+#code-input{font:inherit;font-size:1.5rem;letter-spacing:.2em;text-align:center;width:10ch;padding:6px;border:1px solid var(--line);border-radius:8px;background:var(--card);color:var(--text)}
+#code-input:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+.code-error{color:var(--text);font-weight:600;min-height:1.5em;margin:8px 0 0}
+button:disabled,input:disabled{opacity:.6;cursor:not-allowed}
 [hidden]{display:none!important}
 )CSS";
 
@@ -42,7 +50,7 @@ constexpr std::string_view kMfaPage = R"HTML(<!doctype html>
 <style nonce="{{nonce}}">{{{style}}}</style>
 </head>
 <body>
-<main id="flow" data-wait-url="{{wait_url}}" data-view="{{view}}" data-expires-in="{{expires_in}}">
+<main id="flow" data-wait-url="{{wait_url}}" data-view="{{view}}" data-expires-in="{{expires_in}}" data-codes="{{codes}}">
 <p class="brand">Avow</p>
 <h1>Verify your sign-in</h1>
 <p class="sub"><span data-testid="integration-name">{{integration_name}}</span> · <span data-testid="org-name">{{org_name}}</span></p>
@@ -62,6 +70,15 @@ constexpr std::string_view kMfaPage = R"HTML(<!doctype html>
 <noscript><p>JavaScript is off: answer in the Avow app, then press Continue.</p></noscript>
 <button type="submit" id="continue" data-testid="continue">Continue</button>
 </form>
+<section id="codes" data-testid="code-option" hidden>
+<button type="button" class="linkbtn" id="code-show" data-testid="use-code" aria-controls="code-form" aria-expanded="false">Use a verification code instead</button>
+<form id="code-form" method="post" action="{{code_url}}" data-testid="code-form" novalidate hidden>
+<label for="code-input">Code shown by <code>avow code</code> in the Avow app</label>
+<input id="code-input" name="code" type="text" data-testid="code-input" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="12" spellcheck="false" aria-describedby="code-error">
+<button type="submit" id="code-submit" data-testid="code-submit">Verify code</button>
+<p class="code-error" id="code-error" data-testid="code-error" role="alert"></p>
+</form>
+</section>
 </main>
 <script nonce="{{nonce}}">{{{script}}}</script>
 </body>
@@ -84,6 +101,15 @@ constexpr std::string_view kMfaScript = R"JS(
   var form = document.getElementById("finish");
   var done = false;
   var failures = 0;
+  var codes = document.getElementById("codes");
+  var codesOpen = root.getAttribute("data-codes") === "open";
+  var codeShow = document.getElementById("code-show");
+  var codeForm = document.getElementById("code-form");
+  var codeInput = document.getElementById("code-input");
+  var codeSubmit = document.getElementById("code-submit");
+  var codeError = document.getElementById("code-error");
+  var codeBusy = false;
+  var codeClosed = false;
   var messages = {
     approved: "Approved. Returning to Microsoft\u2026",
     denied: "Denied in the Avow app. Returning to Microsoft\u2026",
@@ -128,7 +154,61 @@ constexpr std::string_view kMfaScript = R"JS(
       match.hidden = false;
       say("Waiting for your answer in the Avow app\u2026");
     }
+    codes.hidden = !codesOpen || !!flow.scan_code;
   }
+
+  codeShow.addEventListener("click", function () {
+    codeShow.hidden = true;
+    codeShow.setAttribute("aria-expanded", "true");
+    codeForm.hidden = false;
+    codeInput.focus();
+  });
+
+  function codeAnswer(r) {
+    return r.json().then(function (j) { return { status: r.status, body: j || {} }; },
+                        function () { return { status: r.status, body: {} }; });
+  }
+
+  codeForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (done || codeBusy || codeClosed) return;
+    var value = codeInput.value.replace(/[\s-]/g, "");
+    if (!value) { codeError.textContent = "Enter the code from the Avow app."; return; }
+    codeBusy = true;
+    codeSubmit.disabled = true;
+    codeError.textContent = "";
+    fetch(codeForm.getAttribute("action"), {
+      method: "POST", credentials: "same-origin", cache: "no-store",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json" },
+      body: "code=" + encodeURIComponent(value)
+    })
+      .then(codeAnswer)
+      .then(function (res) {
+        codeBusy = false;
+        if (res.status === 200 && res.body.result === "approved") { finish("approved"); return; }
+        if (res.status === 409) { finish("decided"); return; }
+        if (res.status === 200 && res.body.result === "refused") {
+          codeError.textContent = res.body.message || "That code didn\u2019t work.";
+          codeInput.value = "";
+          if (res.body.closed) {
+            codeClosed = true;
+            codeInput.disabled = true;
+            codeSubmit.disabled = true;
+          } else {
+            codeSubmit.disabled = false;
+            codeInput.focus();
+          }
+          return;
+        }
+        codeSubmit.disabled = false;
+        codeError.textContent = "The code could not be checked. Try again.";
+      })
+      .catch(function () {
+        codeBusy = false;
+        codeSubmit.disabled = false;
+        codeError.textContent = "The code could not be checked. Try again.";
+      });
+  });
 
   function poll() {
     if (done) return;
@@ -159,6 +239,7 @@ constexpr std::string_view kMfaScript = R"JS(
       });
   }
 
+  codes.hidden = !codesOpen || match.hidden;
   tick();
   poll();
 })();
@@ -215,6 +296,8 @@ Result<std::string> render_mfa_page(const MfaPageView& v) {
       {"script", std::string(kMfaScript)},
       {"wait_url", v.wait_url},
       {"finish_url", v.finish_url},
+      {"code_url", v.code_url},
+      {"codes", v.codes_open && !v.code_url.empty() ? "open" : "off"},
       {"view", v.flow.view_token()},
       {"expires_in", std::to_string(v.flow.expires_in < 0 ? 0 : v.flow.expires_in)},
       {"org_name", v.org_name},

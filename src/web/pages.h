@@ -7,6 +7,13 @@
 // and submits the finish form as soon as the sign-in is decided or has expired. Without JavaScript the
 // finish form shows a Continue button.
 //
+// While the number is shown and `codes_open`, the page offers "Use a verification code instead": a button
+// revealing a one-field form (inputmode=numeric, autocomplete=one-time-code) that the script posts to
+// `code_url` (fetch, form-encoded `code`). Approved → the finish form is submitted; refused → the one
+// message the server gives for every refusal, and the form is disabled when the server says it is closed.
+// The code option needs JavaScript (as the live page does). data-testid names: use-code, code-form,
+// code-input, code-submit, code-error.
+//
 //   MfaPageView v{.org_name = …, .integration_name = …, .user_label = upn, .flow = flow_view,
 //                 .wait_url = …, .finish_url = …, .csp_nonce = new_csp_nonce()};
 //   Response r = Response::text(200, *render_mfa_page(v), "text/html; charset=utf-8");
@@ -54,10 +61,12 @@ nlohmann::json to_json(const FlowView& flow);
 struct MfaPageView {
   std::string org_name;
   std::string integration_name;
-  std::string user_label;  // UPN, or display name when Entra sent no UPN
-  FlowView flow;           // as of rendering
-  std::string wait_url;    // path of GET …/flow/<id>/wait
-  std::string finish_url;  // path of POST …/flow/<id>/finish
+  std::string user_label;   // UPN, or display name when Entra sent no UPN
+  FlowView flow;            // as of rendering
+  std::string wait_url;     // path of GET …/flow/<id>/wait
+  std::string finish_url;   // path of POST …/flow/<id>/finish
+  std::string code_url;     // path of POST …/flow/<id>/code
+  bool codes_open = false;  // offer the fallback code (the user has a device, the fallback is not locked)
   std::string csp_nonce;
 };
 

@@ -264,6 +264,46 @@ test('bound user: the number at once, no QR; approve → the simulator accepts',
   }),
 );
 
+test('phone offline: "Use a verification code instead", the code from `avow code` typed in → amr otp', { skip }, () =>
+  withSession('fallback-code', async (s) => {
+    const { user, dev } = await boundUser('browser-code');
+    const flow = await startSignIn(s, user);
+    await shownNumber(s);
+    const use = s.page.getByTestId('use-code');
+    await use.waitFor({ state: 'visible' });
+    assert.equal(await s.page.getByTestId('code-form').isVisible(), false, 'the form waits behind the button');
+    await use.click();
+    const input = s.page.getByTestId('code-input');
+    await input.waitFor({ state: 'visible' });
+    assert.equal(await input.getAttribute('inputmode'), 'numeric');
+    assert.equal(await input.getAttribute('autocomplete'), 'one-time-code');
+    assert.equal(await s.page.getByLabel(/Code shown by/).getAttribute('data-testid'), 'code-input', 'labelled');
+    assert.ok(await input.evaluate((e) => document.activeElement === e), 'the field has the focus');
+
+    const r = await dev.run(['code', '--json']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const { code } = JSON.parse(r.stdout);
+    // A wrong code first: the one message, and the sign-in still waits.
+    await input.fill(String((Number(code) + 500000) % 1000000).padStart(6, '0'));
+    await s.page.getByTestId('code-submit').click();
+    const error = s.page.getByTestId('code-error');
+    await s.page.waitForFunction(() => document.getElementById('code-error').textContent.length > 0);
+    assert.equal(await error.textContent(), "That code didn't work.");
+    await s.shot('mfa-code-refused');
+    assert.equal(await s.page.getByTestId('match-number').isVisible(), true, 'still waiting');
+
+    // The right one, typed as people do (a space in the middle) and sent with Enter.
+    await input.fill(`${code.slice(0, 3)} ${code.slice(3)}`);
+    await s.shot('mfa-code-typed');
+    await input.press('Enter');
+    const landed = await landedOnSimulator(s, flow);
+    await s.shot('simulator-verdict');
+    assert.equal(landed.outcome, 'accepted', landed.verdict.error_description);
+    assert.deepEqual(landed.verdict.claims.amr, ['otp']);
+    await verifyWithJose(world, landed.verdict.fields.id_token, flow);
+  }),
+);
+
 test('deny on the phone → the page posts error=access_denied with the state', { skip }, () =>
   withSession('deny', async (s) => {
     const { user, dev } = await boundUser('browser-deny');

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -20,10 +21,13 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "authenticator/cli.h"
 #include "authenticator/device.h"
 #include "common/random.h"
 #include "crypto/hash.h"
+#include "crypto/otp.h"
 #include "domain/admins.h"
+#include "domain/codes.h"
 #include "domain/devices.h"
 #include "domain/integrations.h"
 #include "domain/sign_in.h"
@@ -93,6 +97,7 @@ class DeviceRoutesTest : public ::testing::Test {
     deps.database = database_;
     deps.hub = &hub_;
     deps.clock = &clock_;
+    deps.master_key = &master_key_;
     ASSERT_TRUE(add_device_routes(server_->router(), deps));
     auto at = server_->start();
     ASSERT_TRUE(at) << at.error().message;
@@ -228,6 +233,7 @@ class DeviceRoutesTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   ManualClock clock_{Clock::from_unix(1'700'000'000)};
+  crypto::MasterKey master_key_ = crypto::MasterKey::generate();
   std::shared_ptr<store::Database> database_;
   store::IntegrationRecord integration_;
   events::Hub hub_;
@@ -259,8 +265,11 @@ TEST_F(DeviceRoutesTest, EnrollScanLongPollAndApprove) {
   ASSERT_EQ(scanned.status, 200) << scanned.body;
   EXPECT_EQ(scanned.body["result"], "bound");
   EXPECT_EQ(scanned.body["challenge_id"], first.challenge.id);
-  EXPECT_EQ(scanned.body["account"],
-            (json{{"user", "ada@contoso.example"}, {"org", "Contoso"}, {"integration", "Contoso Entra"}}));
+  json account = scanned.body["account"];
+  EXPECT_TRUE(account.contains("code")) << "the binding's fallback-code secret comes with the scan";
+  account.erase("code");
+  account.erase("binding_id");
+  EXPECT_EQ(account, (json{{"user", "ada@contoso.example"}, {"org", "Contoso"}, {"integration", "Contoso Entra"}}));
   EXPECT_TRUE(scan_seen.get()) << "the page showing the ScanCode is woken by the scan";
 
   // The sign-in is now the phone's push, with its context and the hash of that context.
@@ -491,6 +500,109 @@ TEST_F(DeviceRoutesTest, LastSeenIsRecordedAtMostOncePerInterval) {
   clock_.advance(std::chrono::seconds(31));
   ASSERT_EQ(call(phone, "GET", "/accounts").status, 200);
   EXPECT_EQ(last_seen(), t0 + 61);
+}
+
+// ---- fallback codes --------------------------------------------------------------------------------------
+
+TEST_F(DeviceRoutesTest, TheBindingsCodeSecretReachesItsDeviceOnly) {
+  Phone phone = enroll();
+  domain::SignInStart first = begin(new_id());
+  ASSERT_TRUE(first.scan_code);
+  Reply scanned = call(phone, "POST", "/scan", {{"code", *first.scan_code}});
+  ASSERT_EQ(scanned.status, 200) << scanned.body;
+  const json code = scanned.body["account"]["code"];
+  EXPECT_EQ(code["algorithm"], "SHA1");
+  EXPECT_EQ(code["digits"], 6);
+  EXPECT_EQ(code["period"], 30);
+  auto secret = crypto::base32_decode(code["secret"].get<std::string>());
+  ASSERT_TRUE(secret);
+  EXPECT_EQ(secret->size(), domain::kCodeSecretBytes);
+  const std::string binding_id = code["binding_id"];
+  EXPECT_EQ(scanned.body["account"]["binding_id"], binding_id);
+  with_db([&](store::Db& db) {
+    auto b = store::BindingRepo(db).get(binding_id);
+    ASSERT_TRUE(b) << b.error().message;
+    EXPECT_EQ(b->device_id, phone.id);
+    auto row = store::CodeSecretRepo(db).find(binding_id).value();
+    ASSERT_TRUE(row);
+    EXPECT_EQ(master_key_.open(row->secret_sealed, domain::code_secret_aad(binding_id)).value(), *secret);
+  });
+
+  // GET /accounts hands the same secret again.
+  Reply accounts = call(phone, "GET", "/accounts");
+  ASSERT_EQ(accounts.status, 200) << accounts.body;
+  ASSERT_EQ(accounts.body["accounts"].size(), 1u);
+  EXPECT_EQ(accounts.body["accounts"][0]["binding_id"], binding_id);
+  EXPECT_EQ(accounts.body["accounts"][0]["code"], code);
+
+  // Another phone sees nothing of it.
+  Phone other = enroll("Someone else's phone");
+  Reply theirs = call(other, "GET", "/accounts");
+  ASSERT_EQ(theirs.status, 200);
+  EXPECT_TRUE(theirs.body["accounts"].empty());
+}
+
+TEST_F(DeviceRoutesTest, ABindingWithoutASecretGetsOneThroughAccounts) {
+  Phone phone = enroll();
+  std::string binding_id;
+  with_db([&](store::Db& db) {
+    auto user =
+        domain::UserService(db, clock_)
+            .find_or_create(integration_.org_id, kDirectory, {kDirectory, new_id(), "bob@contoso.example", "Bob"});
+    ASSERT_TRUE(user) << user.error().message;
+    auto b = domain::BindingService(db, clock_).bind(user->id, phone.id);  // an admin's binding: no secret
+    ASSERT_TRUE(b) << b.error().message;
+    binding_id = b->id;
+    EXPECT_FALSE(store::CodeSecretRepo(db).find(binding_id).value());
+  });
+  Reply accounts = call(phone, "GET", "/accounts");
+  ASSERT_EQ(accounts.status, 200) << accounts.body;
+  ASSERT_EQ(accounts.body["accounts"].size(), 1u);
+  EXPECT_EQ(accounts.body["accounts"][0]["code"]["binding_id"], binding_id);
+  with_db([&](store::Db& db) { EXPECT_TRUE(store::CodeSecretRepo(db).find(binding_id).value()); });
+}
+
+// The whole device side: the client scans and stores the secret, `avow code` prints a code, and the server
+// accepts that code for the user's next sign-in.
+TEST_F(DeviceRoutesTest, AvowCodePrintsWhatTheServerAccepts) {
+  clock_.set(SystemClock::instance().now());  // `avow code` reads the real clock
+  const std::filesystem::path home = dir_ / "phone-home";
+  device::ClientOptions options;
+  options.home = home;
+  options.clock = &clock_;
+  device::DeviceClient client(options);
+  auto enrolled = client.enroll(server_url(), "Ada's phone");
+  ASSERT_TRUE(enrolled) << enrolled.error().message;
+
+  const std::string oid = new_id();
+  domain::SignInStart first = begin(oid);
+  ASSERT_TRUE(first.scan_code);
+  auto scanned = client.scan(*first.scan_code);
+  ASSERT_TRUE(scanned) << scanned.error().message;
+  EXPECT_TRUE(scanned->code_saved) << scanned->save_error;
+  ASSERT_TRUE(scanned->account && scanned->account->code);
+  auto book = device::AccountBook::load(home);
+  ASSERT_TRUE(book) << book.error().message;
+  ASSERT_EQ(book->accounts.size(), 1u);
+  EXPECT_EQ(book->accounts[0].code->secret, scanned->account->code->secret);
+
+  domain::SignInStart second = begin(oid);
+  EXPECT_FALSE(second.scan_code);
+  std::vector<const char*> argv{"avow", "--home", home.c_str(), "code", "--json"};
+  std::istringstream in;
+  std::ostringstream out, err;
+  ASSERT_EQ(device::cli::run(static_cast<int>(argv.size()), argv.data(), {in, out, err, nullptr}), device::cli::kExitOk)
+      << err.str();
+  const std::string code = json::parse(out.str())["code"];
+  with_db([&](store::Db& db) {
+    domain::SignInService flows(db, clock_, {}, {}, {}, {&master_key_, {}});
+    auto verdict =
+        flows.verify_code(second.challenge.id, crypto::hex_encode(crypto::sha256("flow secret")), code, "203.0.113.9");
+    ASSERT_TRUE(verdict) << verdict.error().message;
+    EXPECT_TRUE(verdict->accepted);
+    EXPECT_EQ(flows.finish(second.challenge.id, crypto::hex_encode(crypto::sha256("flow secret"))).value().method,
+              "otp");
+  });
 }
 
 }  // namespace

@@ -282,6 +282,46 @@ TEST_F(AdminCliTest, UserAllowDevice) {
   EXPECT_EQ(run({"admin", "user", "allow-device", new_id()}).rc, kExitFailure);
 }
 
+TEST_F(AdminCliTest, UserUnlockCodes) {
+  const std::string org = create_org("Contoso");
+  create_integration(org);
+  std::string user_id;
+  {
+    auto conn = database_->connection();
+    ASSERT_TRUE(conn);
+    auto u = domain::UserService(**conn, clock_)
+                 .find_or_create(org, "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                                 {"72f988bf-86f1-41af-91ab-2d7cd011db47", new_id(), "ada@contoso.example", "Ada"});
+    ASSERT_TRUE(u) << u.error().message;
+    user_id = u->id;
+    store::UserRepo users(**conn);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(users.record_code_failure(user_id));
+    ASSERT_TRUE(users.lock_codes(user_id, clock_.unix_now()).value());
+  }
+  Outcome o = run({"admin", "user", "unlock-codes", user_id, "--json"});
+  ASSERT_EQ(o.rc, kExitOk) << o.err;
+  EXPECT_EQ(json::parse(o.out), (json{{"user_id", user_id}, {"was_locked", true}, {"codes", "open"}}));
+  {
+    auto conn = database_->connection();
+    ASSERT_TRUE(conn);
+    auto lock = store::UserRepo(**conn).code_lock(user_id);
+    ASSERT_TRUE(lock);
+    EXPECT_FALSE(lock->locked());
+    EXPECT_EQ(lock->failures, 0);
+    store::AuditQuery q;
+    q.user_id = user_id;
+    q.kind = "user.codes_unlocked";
+    auto events = store::AuditRepo(**conn).list(q);
+    ASSERT_TRUE(events);
+    ASSERT_EQ(events->size(), 1u);
+    EXPECT_EQ(events->front().actor_kind, "admin");
+  }
+  Outcome again = run({"admin", "user", "unlock-codes", user_id});
+  ASSERT_EQ(again.rc, kExitOk) << again.err;
+  EXPECT_NE(again.out.find("was not locked"), std::string::npos) << again.out;
+  EXPECT_EQ(run({"admin", "user", "unlock-codes", new_id()}).rc, kExitFailure);
+}
+
 TEST_F(AdminCliTest, HttpPublicUrlIsFlagged) {
   create_org("Contoso");
   json i = create_integration("Contoso");

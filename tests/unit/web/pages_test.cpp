@@ -103,8 +103,38 @@ TEST(MfaPage, ScriptHasNoBusyLoop) {
   auto page = render_mfa_page(number_view());
   ASSERT_TRUE(page);
   EXPECT_EQ(page->find("setInterval"), std::string::npos);
-  EXPECT_EQ(count(*page, "fetch("), 1u);  // one request at a time, re-issued from its own answer
+  // The long-poll (one request at a time, re-issued from its own answer) and the code form's post, sent only
+  // when the person submits a code.
+  EXPECT_EQ(count(*page, "fetch("), 2u);
   EXPECT_NE(page->find("form.submit()"), std::string::npos);
+}
+
+TEST(MfaPage, OffersAFallbackCodeFormOnlyWhenCodesAreOpen) {
+  MfaPageView v = number_view();
+  v.code_url = "/entra/cid/flow/ch1/code";
+  auto off = render_mfa_page(v);
+  ASSERT_TRUE(off);
+  EXPECT_NE(off->find("data-codes=\"off\""), std::string::npos);
+  v.codes_open = true;
+  auto page = render_mfa_page(v);
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->find("data-codes=\"open\""), std::string::npos);
+  EXPECT_NE(page->find("<form id=\"code-form\" method=\"post\" action=\"/entra/cid/flow/ch1/code\""),
+            std::string::npos);
+  EXPECT_NE(page->find("inputmode=\"numeric\""), std::string::npos);
+  EXPECT_NE(page->find("autocomplete=\"one-time-code\""), std::string::npos);
+  EXPECT_NE(page->find("<label for=\"code-input\">"), std::string::npos);
+  EXPECT_NE(page->find("Use a verification code instead"), std::string::npos);
+  // Hidden until the script reveals it (the page's script is the only way to post a code), and no inline
+  // handlers: the strict CSP allows the nonce'd script alone.
+  EXPECT_NE(page->find("<section id=\"codes\" data-testid=\"code-option\" hidden>"), std::string::npos);
+  EXPECT_EQ(page->find("onclick"), std::string::npos);
+  EXPECT_EQ(page->find("onsubmit"), std::string::npos);
+  // The finish form stays the first form (clients that look for the first action find it).
+  EXPECT_LT(page->find("<form id=\"finish\""), page->find("<form id=\"code-form\""));
+  // Without a code URL there is nothing to offer.
+  v.code_url.clear();
+  EXPECT_NE(render_mfa_page(v)->find("data-codes=\"off\""), std::string::npos);
 }
 
 TEST(FlowViewJson, HasTheWaitShape) {
