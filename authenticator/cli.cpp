@@ -15,6 +15,7 @@
 
 #include "authenticator/device.h"
 #include "authenticator/qr.h"
+#include "authenticator/totp_cli.h"
 
 #ifndef AVOW_VERSION
 #define AVOW_VERSION "0.0.0"
@@ -209,6 +210,15 @@ int run(int argc, const char* const* argv, Io io) {
   CLI::App* accounts_cmd = app.add_subcommand("accounts", "list the users this device is bound to");
   accounts_cmd->add_flag("--json", json_out, "print JSON");
 
+  // Fallback codes: works offline once the secret is stored (by `scan` or `accounts`).
+  std::string code_account;
+  CLI::App* code_cmd =
+      app.add_subcommand("code", "print the current fallback code for signing in when the phone is offline");
+  code_cmd->add_option("account", code_account, "the account: its UPN or a part of it (not needed with one account)");
+  code_cmd->add_flag("--json", json_out, "print JSON");
+
+  TotpCommand totp(app);  // `avow totp …`: the TOTP vault (totp_cli.h)
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -233,6 +243,9 @@ int run(int argc, const char* const* argv, Io io) {
   options.allow_insecure_http = g.allow_http;
   options.cancel = io.interrupted;
   options.user_agent = std::string("avow/") + AVOW_VERSION;
+
+  // The vault needs no identity: it works before (and without) enrolment.
+  if (totp.parsed()) return totp.run(home, io, SystemClock::instance());
 
   Result<DeviceIdentity> loaded = DeviceIdentity::load(home);
   const bool not_enrolled = !loaded && loaded.error().code == ErrorCode::kNotFound;
@@ -283,6 +296,11 @@ int run(int argc, const char* const* argv, Io io) {
     if (json_out) {
       json out = result->raw;
       out["enrolled"] = result->enrolled;
+      // The fallback-code secret stays in accounts.json: never on the terminal.
+      if (out.contains("account") && out["account"].is_object() && out["account"].contains("code")) {
+        out["account"].erase("code");
+        out["account"]["code_saved"] = result->code_saved;
+      }
       io.out << out.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
       return kExitOk;
     }
@@ -343,6 +361,35 @@ int run(int argc, const char* const* argv, Io io) {
     if (!result) return report(io, result.error());
     print_answer(io, *result);
     if (action == Answer::kApprove && result->state != "approved") return kExitRefused;
+    return kExitOk;
+  }
+
+  // ---- code
+  if (code_cmd->parsed()) {
+    Result<AccountBook> book = AccountBook::load(home);
+    const bool mine = book && book->server == loaded->server && book->device_id == loaded->device_id;
+    // Only what is not stored yet is worth a call: an ambiguous name is answered from the file.
+    Result<const Account*> stored = mine ? book->find(code_account) : Result<const Account*>(nullptr);
+    const bool missing = !mine || (!stored && stored.error().code == ErrorCode::kNotFound);
+    if (missing) {
+      if (!book && book.error().code != ErrorCode::kNotFound) return report_local(io, book.error());
+      // Nothing stored for this account yet: fetch the accounts (and their secrets) once.
+      auto fetched = client.accounts();
+      if (!fetched) return report(io, fetched.error());
+      book = AccountBook::load(home);
+      if (!book) return report_local(io, book.error());
+    }
+    Result<const Account*> account = book->find(code_account);
+    if (!account) return report_local(io, account.error());
+    Result<CurrentCode> now = current_code(*(*account)->code, SystemClock::instance().unix_now());
+    if (!now) return report_local(io, now.error());
+    if (json_out) {
+      io.out << json{{"account", (*account)->user}, {"code", now->code}, {"seconds_left", now->seconds_left}}.dump(
+                    2, ' ', false, json::error_handler_t::replace)
+             << "\n";
+    } else {
+      io.out << now->code << "  " << safe((*account)->user) << "  (" << now->seconds_left << " s left)\n";
+    }
     return kExitOk;
   }
 

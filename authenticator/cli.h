@@ -7,6 +7,8 @@
 // The home directory is --home, else $AVOW_HOME, else ~/.avow; the CA file is --ca-file, else $AVOW_CA_FILE.
 // Everything the server sends is stripped of control characters before it reaches the terminal: a
 // browser's user agent is chosen by whoever started the sign-in.
+// `totp add|list|code|remove|export` is the TOTP vault (totp_cli.h): it needs no identity, and exits 1 for a
+// wrong vault passphrase, 2 for any other error.
 #pragma once
 
 #include <atomic>
