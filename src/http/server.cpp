@@ -302,145 +302,210 @@ asio::awaitable<bool> send(std::shared_ptr<Session<Stream>> s, Exchange ex, Resp
   co_return !ec;
 }
 
-// Answers an unacceptable request and ends the connection (its input is in an unknown state).
-template <class Stream>
-asio::awaitable<Next> reject(std::shared_ptr<Session<Stream>> s, Exchange ex, int status, std::string code,
-                             std::string message) {
-  if (ex.request_id.empty()) ex.request_id = new_request_id();
-  if (ex.stats == nullptr) ex.stats = s->core.invalid;
-  const bool sent = co_await send(s, std::move(ex), Response::error(status, code, message), false);
-  co_return sent ? Next::kClose : Next::kDrop;
-}
+// One request read off the wire, routed, ready for its handler — or the end of the connection (`next`
+// is then kClose or kDrop, a rejection already answered).
+struct Incoming {
+  Next next = Next::kContinue;
+  Exchange ex;
+  RouteMatch match;
+  Request request;  // filled for RouteMatch::kFound
+  bool keep_alive = false;
+};
 
+// Reads and routes one request under every limit, answering a bad one itself. Apart from serve_one
+// so that its coroutine frame — the parser, and the temporaries of every rejection path — is freed
+// before the handler runs: a parked long-poll then holds only serve_one's small frame.
 template <class Stream>
-asio::awaitable<Next> serve_one(std::shared_ptr<Session<Stream>> s) {
+asio::awaitable<Incoming> read_request(std::shared_ptr<Session<Stream>> s) {
   ServerCore& core = s->core;
   const ServerOptions& o = core.options;
   auto& lowest = beast::get_lowest_layer(s->stream);
   error_code ec;
+  Incoming in;
 
   // Idle: wait for the first byte of the next request under the keep-alive timeout. A shutdown closes
   // the connection here (close_if_idle cancels this read).
   if (s->buffer.size() == 0) {
-    if (core.stopping.load()) co_return Next::kClose;
+    if (core.stopping.load()) {
+      in.next = Next::kClose;
+      co_return in;
+    }
     s->idle = true;
-    lowest.expires_after(o.idle_timeout);
-    const std::size_t n = co_await s->stream.async_read_some(s->buffer.prepare(4096), redirect(ec));
-    s->idle = false;
-    if (ec) co_return Next::kDrop;
-    s->buffer.commit(n);
-  }
-
-  Exchange ex;
-  ex.stats = core.invalid;
-  bhttp::request_parser<bhttp::string_body> parser;
-  parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(o.max_header_bytes, UINT32_MAX)));
-  // The route decides once the header is known; until then, the largest any route accepts. (Not
-  // boost::none: Beast 1.74 compares a Content-Length against an empty optional as "over the limit".)
-  parser.body_limit(core.max_body_limit);
-  lowest.expires_never();
-  s->arm(o.header_timeout);
-  co_await bhttp::async_read_header(s->stream, s->buffer, parser, redirect(ec));
-  s->disarm();
-  ex.start = SteadyClock::now();
-  if (ec) {
-    if (s->timed_out) co_return co_await reject(s, ex, 408, "request_timeout", "request header not received in time");
-    if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow)
-      co_return co_await reject(s, ex, 431, "header_too_large", "request header fields too large");
-    if (ec == bhttp::error::body_limit)
-      co_return co_await reject(s, ex, 413, "payload_too_large", "request body too large");
-    if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || !is_http_error(ec))
-      co_return Next::kDrop;  // the client went away
-    co_return co_await reject(s, ex, 400, "bad_request", "malformed request");
-  }
-
-  auto& req = parser.get();
-  const std::string method(sv(req.method_string()));
-  ex.version = req.version();
-  ex.method = method.substr(0, kMaxLoggedMethod);
-  ex.head = req.method() == bhttp::verb::head;
-  {
-    auto it = req.find("X-Request-Id");
-    ex.request_id = accept_or_generate_request_id(it == req.end() ? std::nullopt
-                                                                  : std::optional<std::string_view>(sv(it->value())));
-  }
-  const std::string_view target = sv(req.target());
-  if (target.size() > o.max_target_bytes)
-    co_return co_await reject(s, ex, 414, "uri_too_long", "request target too long");
-  const std::size_t qmark = target.find('?');
-  const std::string_view path = target.substr(0, qmark);
-
-  RouteMatch match = core.router.match(method, path);
-  std::size_t body_limit = o.max_body_bytes;
-  switch (match.kind) {
-    case RouteMatch::kFound:
-      ex.stats = core.route_stats[match.route->index];
-      if (match.route->options.max_body_bytes) body_limit = *match.route->options.max_body_bytes;
-      break;
-    case RouteMatch::kMethodNotAllowed:
-      ex.stats = core.route_stats[match.route->index];
-      break;
-    case RouteMatch::kBadPath:
-      co_return co_await reject(s, ex, 400, "bad_request", "malformed request target");
-    case RouteMatch::kNotFound:
-      ex.stats = core.unmatched;
-      break;
-  }
-
-  if (auto length = parser.content_length(); length && *length > body_limit)
-    co_return co_await reject(s, ex, 413, "payload_too_large", "request body too large");
-  if (!parser.is_done()) {
-    if (auto expect = req.find(bhttp::field::expect);
-        expect != req.end() && iequals(sv(expect->value()), "100-continue")) {
-      bhttp::response<bhttp::empty_body> cont(bhttp::status::continue_, req.version());
-      lowest.expires_after(o.write_timeout);
-      co_await bhttp::async_write(s->stream, cont, redirect(ec));
-      if (ec) co_return Next::kDrop;
-      lowest.expires_never();
+    if constexpr (kIsTls<Stream>) {
+      lowest.expires_after(o.idle_timeout);
+      const std::size_t n = co_await s->stream.async_read_some(s->buffer.prepare(4096), redirect(ec));
+      s->idle = false;
+      if (!ec) s->buffer.commit(n);
+    } else {
+      // Plain HTTP: wait for readability without a buffer, so an idle keep-alive connection holds no read
+      // buffer at all (TLS cannot: the TLS layer may already hold the next request's bytes).
+      s->buffer.shrink_to_fit();
+      s->arm(o.idle_timeout);
+      co_await lowest.socket().async_wait(tcp::socket::wait_read, redirect(ec));
+      s->disarm();
+      s->idle = false;
     }
-    parser.body_limit(body_limit);
-    s->arm(o.body_timeout);
-    co_await bhttp::async_read(s->stream, s->buffer, parser, redirect(ec));
-    s->disarm();
     if (ec) {
-      if (s->timed_out) co_return co_await reject(s, ex, 408, "request_timeout", "request body not received in time");
-      if (ec == bhttp::error::body_limit)
-        co_return co_await reject(s, ex, 413, "payload_too_large", "request body too large");
-      if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || !is_http_error(ec))
-        co_return Next::kDrop;
-      co_return co_await reject(s, ex, 400, "bad_request", "malformed request body");
+      in.next = Next::kDrop;
+      co_return in;
     }
   }
+
+  Exchange& ex = in.ex;
+  ex.stats = core.invalid;
+  int status = 0;  // a rejection: status, code, message
+  const char* code = "";
+  const char* message = "";
+  auto reject_with = [&](int st, const char* c, const char* m) {
+    status = st;
+    code = c;
+    message = m;
+  };
+  {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(o.max_header_bytes, UINT32_MAX)));
+    // The route decides once the header is known; until then, the largest any route accepts. (Not
+    // boost::none: Beast 1.74 compares a Content-Length against an empty optional as "over the limit".)
+    parser.body_limit(core.max_body_limit);
+    lowest.expires_never();
+    s->arm(o.header_timeout);
+    co_await bhttp::async_read_header(s->stream, s->buffer, parser, redirect(ec));
+    s->disarm();
+    ex.start = SteadyClock::now();
+    if (ec) {
+      if (s->timed_out)
+        reject_with(408, "request_timeout", "request header not received in time");
+      else if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow)
+        reject_with(431, "header_too_large", "request header fields too large");
+      else if (ec == bhttp::error::body_limit)
+        reject_with(413, "payload_too_large", "request body too large");
+      else if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || !is_http_error(ec))
+        in.next = Next::kDrop;  // the client went away
+      else
+        reject_with(400, "bad_request", "malformed request");
+    }
+
+    if (in.next == Next::kContinue && status == 0) {
+      auto& req = parser.get();
+      const std::string method(sv(req.method_string()));
+      ex.version = req.version();
+      ex.method = method.substr(0, kMaxLoggedMethod);
+      ex.head = req.method() == bhttp::verb::head;
+      {
+        auto it = req.find("X-Request-Id");
+        ex.request_id = accept_or_generate_request_id(
+            it == req.end() ? std::nullopt : std::optional<std::string_view>(sv(it->value())));
+      }
+      const std::string_view target = sv(req.target());
+      const std::size_t qmark = target.find('?');
+      const std::string_view path = target.substr(0, qmark);
+      std::size_t body_limit = o.max_body_bytes;
+      if (target.size() > o.max_target_bytes) {
+        reject_with(414, "uri_too_long", "request target too long");
+      } else {
+        in.match = core.router.match(method, path);
+        switch (in.match.kind) {
+          case RouteMatch::kFound:
+            ex.stats = core.route_stats[in.match.route->index];
+            if (in.match.route->options.max_body_bytes) body_limit = *in.match.route->options.max_body_bytes;
+            break;
+          case RouteMatch::kMethodNotAllowed:
+            ex.stats = core.route_stats[in.match.route->index];
+            break;
+          case RouteMatch::kBadPath:
+            reject_with(400, "bad_request", "malformed request target");
+            break;
+          case RouteMatch::kNotFound:
+            ex.stats = core.unmatched;
+            break;
+        }
+      }
+      if (status == 0) {
+        if (auto length = parser.content_length(); length && *length > body_limit)
+          reject_with(413, "payload_too_large", "request body too large");
+      }
+      if (status == 0 && !parser.is_done()) {
+        if (auto expect = req.find(bhttp::field::expect);
+            expect != req.end() && iequals(sv(expect->value()), "100-continue")) {
+          bhttp::response<bhttp::empty_body> cont(bhttp::status::continue_, req.version());
+          lowest.expires_after(o.write_timeout);
+          co_await bhttp::async_write(s->stream, cont, redirect(ec));
+          if (ec) in.next = Next::kDrop;
+          lowest.expires_never();
+        }
+        if (in.next == Next::kContinue) {
+          parser.body_limit(body_limit);
+          s->arm(o.body_timeout);
+          co_await bhttp::async_read(s->stream, s->buffer, parser, redirect(ec));
+          s->disarm();
+          if (ec) {
+            if (s->timed_out)
+              reject_with(408, "request_timeout", "request body not received in time");
+            else if (ec == bhttp::error::body_limit)
+              reject_with(413, "payload_too_large", "request body too large");
+            else if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || !is_http_error(ec))
+              in.next = Next::kDrop;
+            else
+              reject_with(400, "bad_request", "malformed request body");
+          }
+        }
+      }
+      if (in.next == Next::kContinue && status == 0) {
+        in.keep_alive = req.keep_alive();
+        if (in.match.kind == RouteMatch::kFound) {
+          Request& request = in.request;
+          request.method = method;
+          request.target = std::string(target);
+          request.path = std::string(path);
+          if (qmark != std::string_view::npos) request.query = std::string(target.substr(qmark + 1));
+          request.headers.reserve(std::distance(req.begin(), req.end()));
+          for (const auto& field : req) request.headers.emplace_back(sv(field.name_string()), sv(field.value()));
+          request.body = std::move(req.body());
+          request.remote_address = s->remote;
+          request.request_id = ex.request_id;
+          request.tls = kIsTls<Stream>;
+          request.params = std::move(in.match.params);
+        }
+      }
+    }
+  }
+  if (in.next != Next::kContinue) co_return in;
+  if (status != 0) {
+    if (ex.request_id.empty()) ex.request_id = new_request_id();
+    if (ex.stats == nullptr) ex.stats = core.invalid;
+    // Answers an unacceptable request and ends the connection (its input is in an unknown state).
+    const bool sent = co_await send(s, std::move(ex), Response::error(status, code, message), false);
+    in.next = sent ? Next::kClose : Next::kDrop;
+    co_return in;
+  }
+  // A parked handler does not need an emptied read buffer's capacity.
+  if (s->buffer.size() == 0) s->buffer.shrink_to_fit();
+  co_return in;
+}
+
+template <class Stream>
+asio::awaitable<Next> serve_one(std::shared_ptr<Session<Stream>> s) {
+  Incoming in = co_await read_request(s);
+  if (in.next != Next::kContinue) co_return in.next;
 
   Response response;
-  if (match.kind == RouteMatch::kFound) {
-    Request request;
-    request.method = method;
-    request.target = std::string(target);
-    request.path = std::string(path);
-    if (qmark != std::string_view::npos) request.query = std::string(target.substr(qmark + 1));
-    request.headers.reserve(std::distance(req.begin(), req.end()));
-    for (const auto& field : req) request.headers.emplace_back(sv(field.name_string()), sv(field.value()));
-    request.body = std::move(req.body());
-    request.remote_address = s->remote;
-    request.request_id = ex.request_id;
-    request.tls = kIsTls<Stream>;
-    request.params = std::move(match.params);
+  if (in.match.kind == RouteMatch::kFound) {
     try {
-      response = co_await match.route->handler(std::move(request));
+      response = co_await in.match.route->handler(std::move(in.request));
     } catch (const std::exception& e) {
-      log::error("handler failed", {{"request_id", ex.request_id}, {"route", ex.stats->route()}, {"error", e.what()}});
+      log::error("handler failed",
+                 {{"request_id", in.ex.request_id}, {"route", in.ex.stats->route()}, {"error", e.what()}});
       response = Response::error(500, "internal", "internal error");
     }
-  } else if (match.kind == RouteMatch::kMethodNotAllowed) {
+  } else if (in.match.kind == RouteMatch::kMethodNotAllowed) {
     response = Response::error(405, "method_not_allowed", "method not allowed for this resource");
-    response.set_header("Allow", match.allow);
+    response.set_header("Allow", in.match.allow);
   } else {
     response = Response::error(404, "not_found", "no such resource");
   }
 
-  const bool keep_alive = req.keep_alive() && !core.stopping.load();
-  const bool sent = co_await send(s, std::move(ex), std::move(response), keep_alive);
+  const bool keep_alive = in.keep_alive && !s->core.stopping.load();
+  const bool sent = co_await send(s, std::move(in.ex), std::move(response), keep_alive);
   if (!sent) co_return Next::kDrop;
   co_return keep_alive ? Next::kContinue : Next::kClose;
 }
