@@ -16,6 +16,9 @@ namespace avow::events {
 
 namespace {
 
+// Topics sent in one statement (one round trip) when several are queued.
+constexpr std::size_t kTopicsPerStatement = 64;
+
 struct PgConnDeleter {
   void operator()(PGconn* c) const { PQfinish(c); }
 };
@@ -47,6 +50,17 @@ std::string connection_error(PGconn* conn) {
   return m;
 }
 
+// Opens the LISTEN connection. TCP keepalives notice a peer that vanished without closing the connection (a
+// failed-over primary, a cut network) within about a minute, and connect_timeout bounds a connect to a host
+// that does not answer (so stop() is never stuck behind it). Both are defaults: the URL's own settings,
+// expanded after them, win.
+PGconn* connect(const std::string& url) {
+  const char* keys[] = {
+      "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "connect_timeout", "dbname", nullptr};
+  const char* values[] = {"1", "30", "10", "3", "5", url.c_str(), nullptr};
+  return PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+}
+
 }  // namespace
 
 PgBridge::PgBridge(Hub& hub, PgBridgeOptions options) : hub_(hub), options_(std::move(options)) {
@@ -71,6 +85,22 @@ void PgBridge::stop() {
     ::close(wake_fd_);
     wake_fd_ = -1;
   }
+}
+
+Status PgBridge::notify_once(const std::string& url, std::string_view topic, std::string_view sender,
+                             std::string_view channel) {
+  if (topic.empty() || topic.size() > kMaxTopicSize)
+    return fail(ErrorCode::kInvalidArgument, "cluster events: a topic is 1 to 200 bytes");
+  PgConn conn(connect(url));
+  if (!conn || PQstatus(conn.get()) != CONNECTION_OK)
+    return fail(ErrorCode::kUnavailable, "cluster events: cannot connect: " + connection_error(conn.get()));
+  const std::string channel_text(channel);
+  const std::string payload = std::string(sender) + " " + std::string(topic);
+  const char* params[2] = {channel_text.c_str(), payload.c_str()};
+  PgResult r(PQexecParams(conn.get(), "SELECT pg_notify($1, $2)", 2, nullptr, params, nullptr, nullptr, 0));
+  if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+    return fail(ErrorCode::kUnavailable, "cluster events: notify failed: " + connection_error(conn.get()));
+  return ok();
 }
 
 void PgBridge::enqueue(std::string_view topic) {
@@ -110,7 +140,7 @@ void PgBridge::run() {
   };
 
   while (!is_stopping()) {
-    PgConn conn(PQconnectdb(options_.url.c_str()));
+    PgConn conn(connect(options_.url));
     if (!conn || PQstatus(conn.get()) != CONNECTION_OK || !command_ok(conn.get(), listen_sql.c_str())) {
       if (ever_connected || backoff == options_.reconnect_min) {
         log::warn("cluster events: cannot connect to the database", {{"error", connection_error(conn.get())}});
@@ -129,6 +159,26 @@ void PgBridge::run() {
     hub_.notify_all();
     if (options_.on_remote) options_.on_remote("*");
 
+    // Hands every notification libpq has buffered to the hub. libpq also buffers notifications it reads while
+    // waiting for another command's result (our pg_notify sends), which poll() on the socket never reports: so
+    // this runs after every command as well as after reading the socket.
+    auto deliver = [&] {
+      while (PGnotify* n = PQnotifies(conn.get())) {
+        std::string_view payload = n->extra ? n->extra : "";
+        if (!payload.starts_with(prefix)) {
+          const std::size_t space = payload.find(' ');
+          if (space != std::string_view::npos && space + 1 < payload.size()) {
+            std::string topic(payload.substr(space + 1));
+            received_.fetch_add(1, std::memory_order_relaxed);
+            hub_.notify_local(topic);
+            if (options_.on_remote) options_.on_remote(topic);
+          }
+        }
+        PQfreemem(n);
+      }
+    };
+    deliver();
+
     bool healthy = true;
     while (healthy) {
       // 1. Send what the hub forwarded, oldest first; on failure keep it for the next connection.
@@ -139,17 +189,29 @@ void PgBridge::run() {
         batch.assign(queue_.begin(), queue_.end());
         stop_now = stopping_;
       }
+      // Up to kTopicsPerStatement topics per round trip: `SELECT pg_notify($1, $2), pg_notify($1, $3), …`
+      // (one statement is one transaction, whose notifications are delivered in order).
       std::size_t sent = 0;
-      for (const std::string& topic : batch) {
-        const std::string payload = prefix + topic;
-        const char* params[2] = {options_.channel.c_str(), payload.c_str()};
-        PgResult r(PQexecParams(conn.get(), "SELECT pg_notify($1, $2)", 2, nullptr, params, nullptr, nullptr, 0));
+      while (sent < batch.size()) {
+        const std::size_t n = std::min(batch.size() - sent, kTopicsPerStatement);
+        std::string sql = "SELECT ";
+        std::vector<std::string> payloads;
+        std::vector<const char*> params{options_.channel.c_str()};
+        payloads.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+          payloads.push_back(prefix + batch[sent + i]);
+          sql += (i ? ", pg_notify($1, $" : "pg_notify($1, $") + std::to_string(i + 2) + ")";
+        }
+        for (const std::string& p : payloads) params.push_back(p.c_str());
+        PgResult r(PQexecParams(conn.get(), sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(),
+                                nullptr, nullptr, 0));
         if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
           healthy = false;
           break;
         }
-        ++sent;
+        sent += n;
       }
+      deliver();
       if (sent > 0) {
         std::lock_guard lock(mu_);
         // enqueue() may have dropped from the front meanwhile only when the queue was full; the batch was a
@@ -172,19 +234,7 @@ void PgBridge::run() {
           healthy = false;
           break;
         }
-        while (PGnotify* n = PQnotifies(conn.get())) {
-          std::string_view payload = n->extra ? n->extra : "";
-          if (!payload.starts_with(prefix)) {
-            const std::size_t space = payload.find(' ');
-            if (space != std::string_view::npos) {
-              std::string topic(payload.substr(space + 1));
-              received_.fetch_add(1, std::memory_order_relaxed);
-              hub_.notify_local(topic);
-              if (options_.on_remote) options_.on_remote(topic);
-            }
-          }
-          PQfreemem(n);
-        }
+        deliver();
       }
       if (PQstatus(conn.get()) != CONNECTION_OK) healthy = false;
     }

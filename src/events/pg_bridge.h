@@ -29,6 +29,7 @@
 #include <string_view>
 #include <thread>
 
+#include "common/result.h"
 #include "events/hub.h"
 
 namespace avow::events {
@@ -37,7 +38,7 @@ struct PgBridgeOptions {
   // libpq connection URI or key=value string (the database's URL). Never logged as given (it may hold a password).
   std::string url;
   // The LISTEN channel; nodes of one deployment must agree.
-  std::string channel = "avow_events";
+  std::string channel = "avow_events";  // PgBridge::kDefaultChannel
   // This node's id in payloads; random when empty.
   std::string node_id;
   // Back-off between reconnect attempts (doubles from min up to max).
@@ -73,6 +74,16 @@ class PgBridge {
   std::uint64_t received() const { return received_.load(std::memory_order_relaxed); }
 
   const std::string& node_id() const { return options_.node_id; }
+
+  // Sends one notification of `topic` to every node listening on `channel`, over a connection of its own
+  // (opened and closed here, blocking): for a process that runs no bridge, such as `avowd keys rotate`, whose
+  // change every running node must pick up now. The payload is "<sender> <topic>". kInvalidArgument for an
+  // empty or oversized topic; kUnavailable when the database cannot be reached or refuses (the message never
+  // holds the URL).
+  static Status notify_once(const std::string& url, std::string_view topic, std::string_view sender = "cli",
+                            std::string_view channel = kDefaultChannel);
+
+  static constexpr std::string_view kDefaultChannel = "avow_events";
 
   static constexpr std::size_t kMaxQueuedTopics = 10000;
   static constexpr std::size_t kMaxTopicSize = 200;  // PostgreSQL's payload limit is 8000 bytes

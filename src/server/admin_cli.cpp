@@ -2,7 +2,9 @@
 
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
+#include <iostream>
 #include <ostream>
 
 #include <CLI/CLI.hpp>
@@ -10,11 +12,13 @@
 #include "common/logging.h"
 #include "common/random.h"
 #include "domain/integrations.h"
+#include "domain/sign_in.h"
 #include "domain/users.h"
 #include "domain/validation.h"
 #include "entra/provider.h"
 #include "server/app.h"
 #include "store/repositories.h"
+#include "store/transfer.h"
 
 namespace avow::server {
 namespace {
@@ -190,6 +194,96 @@ ordered_json integration_settings_json(const store::IntegrationRecord& i, std::s
           {"custom_control", custom_control_json(i, public_url)}};
 }
 
+namespace {
+
+// `admin export` / `admin import`: the summary both print, for an operator to compare.
+void print_transfer_summary(const store::TransferSummary& s, std::string_view verb, std::string_view where,
+                            bool as_json, std::ostream& out) {
+  std::int64_t total = 0;
+  for (const auto& t : s.tables) total += t.rows;
+  if (as_json) {
+    ordered_json tables = ordered_json::array();
+    for (const auto& t : s.tables) tables.push_back({{"table", t.table}, {"rows", t.rows}, {"sha256", t.sha256}});
+    out << ordered_json{{"schema_version", s.schema_version}, {"rows", total}, {"tables", tables}}.dump(2) << "\n";
+    return;
+  }
+  out << verb << " " << total << " rows in " << s.tables.size() << " tables (schema version " << s.schema_version
+      << ") " << (verb == "Exported" ? "from " : "into ") << where << "\n";
+  out << "  " << std::left << std::setw(24) << "TABLE" << std::right << std::setw(10) << "ROWS"
+      << "  SHA-256\n";
+  for (const auto& t : s.tables)
+    out << "  " << std::left << std::setw(24) << t.table << std::right << std::setw(10) << t.rows << "  " << t.sha256
+        << "\n";
+}
+
+std::string option_text(const CLI::App& cmd, const std::string& name) {
+  const CLI::Option* o = cmd.get_option_no_throw(name);
+  return o && o->count() > 0 ? o->as<std::string>() : std::string();
+}
+
+int run_export(const Config& c, const CLI::App& cmd, std::ostream& out, std::ostream& err) {
+  const std::string file = option_text(cmd, "--out");
+  const bool as_json = cmd.get_option_no_throw("--json") && cmd.get_option_no_throw("--json")->count() > 0;
+  if (std::error_code ec; !c.database.postgres() && !std::filesystem::exists(c.database.path, ec)) {
+    err << "avowd admin export: database: " << c.database.path << " does not exist\n";
+    return kExitFailure;
+  }
+  store::DatabaseOptions options = database_options(c.database, /*create=*/false);
+  options.pool_size = 1;
+  Result<std::shared_ptr<store::Database>> db = store::open_database(options);
+  if (!db) return report(err, "export", db.error());
+  std::ofstream file_out;
+  if (!file.empty() && file != "-") {
+    if (std::error_code ec; std::filesystem::exists(file, ec)) {
+      (*db)->close();
+      return report(err, "export", Error{ErrorCode::kInvalidArgument, "--out " + file + " already exists"});
+    }
+    file_out.open(file, std::ios::binary);
+    if (!file_out) {
+      (*db)->close();
+      return report(err, "export", Error{ErrorCode::kUnavailable, "cannot create " + file});
+    }
+    // Sealed keys and session hashes are in it: owner-only, like the data directory.
+    std::error_code ec;
+    std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  }
+  const bool to_stdout = !file_out.is_open();
+  Result<store::TransferSummary> s = store::export_database(**db, to_stdout ? out : file_out);
+  (*db)->close();
+  if (file_out.is_open()) file_out.close();
+  if (!s || (file_out.is_open() && !file_out)) {
+    if (!to_stdout) std::filesystem::remove(file);  // never leave half an export behind
+    return report(err, "export", s ? Error{ErrorCode::kUnavailable, "writing " + file + " failed"} : s.error());
+  }
+  log::info("database exported", {{"tables", s->tables.size()}, {"schema_version", s->schema_version}});
+  // With the data on standard output, the summary goes to standard error.
+  print_transfer_summary(*s, "Exported", store::redact_database_url(c.database.url_or_path()), as_json,
+                         to_stdout ? err : out);
+  return kExitOk;
+}
+
+int run_import(const Config& c, const CLI::App& cmd, std::ostream& out, std::ostream& err) {
+  const std::string file = option_text(cmd, "--in");
+  const bool as_json = cmd.get_option_no_throw("--json") && cmd.get_option_no_throw("--json")->count() > 0;
+  std::ifstream file_in;
+  if (!file.empty() && file != "-") {
+    file_in.open(file, std::ios::binary);
+    if (!file_in) return report(err, "import", Error{ErrorCode::kInvalidArgument, "cannot read --in " + file});
+  }
+  store::DatabaseOptions options = database_options(c.database, /*create=*/true);
+  options.pool_size = 1;
+  Result<std::shared_ptr<store::Database>> db = store::open_database(options);
+  if (!db) return report(err, "import", db.error());
+  Result<store::TransferSummary> s = store::import_database(**db, file_in.is_open() ? file_in : std::cin);
+  (*db)->close();
+  if (!s) return report(err, "import", s.error());
+  log::info("database imported", {{"tables", s->tables.size()}, {"schema_version", s->schema_version}});
+  print_transfer_summary(*s, "Imported", store::redact_database_url(c.database.url_or_path()), as_json, out);
+  return kExitOk;
+}
+
+}  // namespace
+
 void AdminCli::attach(CLI::App& app, const std::function<void(CLI::App*)>& add_common) {
   admin_ = app.add_subcommand("admin", "manage orgs, Entra integrations and users");
   admin_->require_subcommand(1);
@@ -228,6 +322,24 @@ void AdminCli::attach(CLI::App& app, const std::function<void(CLI::App*)>& add_c
   user->require_subcommand(1);
   user_allow_device_ = user->add_subcommand("allow-device", "let a user bind one more device with a ScanCode");
   user_allow_device_->add_option("user_id", target_, "the user's id")->required();
+  // Looked up by name in run(): the header stays as it is (other work edits it).
+  CLI::App* unlock_codes = user->add_subcommand(
+      "unlock-codes", "let a user whose fallback codes were locked (too many wrong codes) use codes again");
+  unlock_codes->add_option("user_id", target_, "the user's id")->required();
+  unlock_codes->add_flag("--json", json_, "print JSON");
+  add_common(unlock_codes);
+
+  // Moving all data between databases (store/transfer.h); looked up by name in run(), like unlock-codes.
+  CLI::App* exp = admin_->add_subcommand(
+      "export", "write every row of every table as JSON lines, and print per-table row counts and SHA-256");
+  exp->add_option("--out", "file to create (refuses an existing one; default: standard output)");
+  exp->add_flag("--json")->description("print the summary as JSON");
+  add_common(exp);
+  CLI::App* imp = admin_->add_subcommand(
+      "import", "load an export into an empty database, verify it, and print the same counts and SHA-256");
+  imp->add_option("--in", "export file to read (default: standard input)");
+  imp->add_flag("--json")->description("print the summary as JSON");
+  add_common(imp);
 
   for (CLI::App* leaf :
        {org_create_, org_list_, int_create_, int_list_, int_show_, int_disable_, int_enable_, user_allow_device_})
@@ -237,17 +349,16 @@ void AdminCli::attach(CLI::App& app, const std::function<void(CLI::App*)>& add_c
 bool AdminCli::parsed() const { return admin_ && admin_->parsed(); }
 
 int AdminCli::run(const Config& c, std::ostream& out, std::ostream& err) const {
-  if (std::error_code ec; !std::filesystem::exists(c.database.path, ec)) {
+  if (CLI::App* exp = admin_->get_subcommand("export"); exp->parsed()) return run_export(c, *exp, out, err);
+  if (CLI::App* imp = admin_->get_subcommand("import"); imp->parsed()) return run_import(c, *imp, out, err);
+  if (std::error_code ec; !c.database.postgres() && !std::filesystem::exists(c.database.path, ec)) {
     err << "avowd admin: database: " << c.database.path
         << " does not exist (check --data-dir / database.path, or run avowd serve once)\n";
     return kExitFailure;
   }
-  store::SqliteOptions options;
-  options.path = c.database.path;
+  store::DatabaseOptions options = database_options(c.database, /*create=*/false);
   options.pool_size = 1;
-  options.busy_timeout = c.database.busy_timeout;
-  options.create_if_missing = false;
-  Result<std::shared_ptr<store::Database>> db = store::open_sqlite(options);
+  Result<std::shared_ptr<store::Database>> db = store::open_database(options);
   if (!db) {
     err << "avowd admin: database: " << db.error().message << "\n";
     return kExitFailure;
@@ -379,6 +490,27 @@ int AdminCli::run(store::Database& database, const Clock& clock, std::string_vie
     if (!changed) return report(err, command, changed.error());
     log::info(enable ? "integration enabled" : "integration disabled", {{"integration_id", i->id}});
     out << "Integration " << i->name << " (" << i->id << ") is now " << (enable ? "enabled" : "disabled") << "\n";
+    return kExitOk;
+  }
+
+  bool unlock_codes_parsed = false;
+  for (const CLI::App* sub : user_allow_device_->get_parent()->get_subcommands())
+    unlock_codes_parsed = unlock_codes_parsed || sub->get_name() == "unlock-codes";
+  if (unlock_codes_parsed) {
+    const std::string_view key = domain::trim(target_);
+    const std::string id = is_guid(key) ? normalize_guid(key) : std::string(key);
+    Result<store::UserRecord> u = domain::UserService(db, clock).get(id);
+    if (!u) return report(err, "user unlock-codes", u.error());
+    Result<bool> was_locked = domain::SignInService(db, clock).unlock_codes(id, "admin", "avowd admin");
+    if (!was_locked) return report(err, "user unlock-codes", was_locked.error());
+    log::info("user's fallback codes unlocked", {{"user_id", id}, {"was_locked", *was_locked}});
+    if (json_) {
+      out << json{{"user_id", id}, {"was_locked", *was_locked}, {"codes", "open"}}.dump(2) << "\n";
+    } else {
+      out << "User " << (u->upn.empty() ? u->display_name : u->upn) << " (" << u->id << ") "
+          << (*was_locked ? "may use fallback codes again; the count of wrong codes restarts.\n"
+                          : "was not locked; the count of wrong codes restarts.\n");
+    }
     return kExitOk;
   }
 

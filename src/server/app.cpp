@@ -9,6 +9,7 @@
 #include <iomanip>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <thread>
 
@@ -22,9 +23,10 @@
 #include "entra/microsoft_keys.h"
 #include "entra/routes.h"
 #include "events/hub.h"
-#include "push/sender.h"
+#include "events/pg_bridge.h"
 #include "http/metrics.h"
 #include "http/server.h"
+#include "push/sender.h"
 #include "server/dev_tls.h"
 #include "server/routes.h"
 #include "server/signing_key_store.h"
@@ -50,6 +52,7 @@ struct State {
   std::shared_ptr<store::Database> database;
   std::unique_ptr<DbSigningKeyStore> key_store;
   std::unique_ptr<crypto::KeyRing> key_ring;
+  std::optional<crypto::MasterKey> master_key;  // seals the bindings' fallback-code secrets
 
   State() = default;
   State(State&&) = default;
@@ -87,7 +90,7 @@ Status prepare_data_dir(const fs::path& dir) {
 Result<State> open_state(const Config& c, bool create) {
   if (create) {
     AVOW_TRY(prepare_data_dir(c.data_dir));
-  } else if (std::error_code ec; !fs::exists(c.database.path, ec)) {
+  } else if (std::error_code ec; !c.database.postgres() && !fs::exists(c.database.path, ec)) {
     return fail(
         ErrorCode::kNotFound,
         "database: " + c.database.path + " does not exist (check --data-dir / database.path, or run avowd serve once)");
@@ -101,15 +104,12 @@ Result<State> open_state(const Config& c, bool create) {
                 std::string(c.keys.master_key.empty() ? "keys.master_key_file: " : "keys.master_key: ") +
                     master.error().message);
 
-  store::SqliteOptions db_options;
-  db_options.path = c.database.path;
-  db_options.pool_size = c.database.pool_size;
-  db_options.busy_timeout = c.database.busy_timeout;
-  db_options.create_if_missing = create;
-  Result<std::shared_ptr<store::Database>> db = store::open_sqlite(db_options);
+  // SQLite file or PostgreSQL URL (database.url / --database / AVOW_DATABASE_URL).
+  Result<std::shared_ptr<store::Database>> db = store::open_database(database_options(c.database, create));
   if (!db) return fail(db.error().code, "database: " + db.error().message);
 
   State state;
+  state.master_key = *master;
   state.database = std::move(*db);
   if (Status m = state.database->migrate(); !m) return fail(m.error().code, "database migration: " + m.error().message);
 
@@ -182,20 +182,48 @@ http::ServerOptions server_options(const Config& c) {
   return o;
 }
 
-// Housekeeping on its own thread (every step blocks on the database): re-reads the key ring every
-// kKeyRingReloadInterval, and every kSweepInterval expires challenges and ScanCodes past their time and
-// forgets spent replay-protection entries and dead sessions.
-void maintenance(std::stop_token stop, crypto::KeyRing* ring, std::shared_ptr<store::Database> database) {
+// Asks the housekeeping thread to re-read the key ring now: another node (or `avowd keys rotate`) changed it.
+// request() only sets a flag, so the cluster bridge's thread calls it without waiting on the database.
+struct KeyRingReloads {
   std::mutex mu;
   std::condition_variable_any cv;
-  std::unique_lock lock(mu);
-  auto next_reload = std::chrono::steady_clock::now() + kKeyRingReloadInterval;
-  while (!cv.wait_for(lock, stop, kSweepInterval, [] { return false; })) {
-    if (stop.stop_requested()) return;
-    if (std::chrono::steady_clock::now() >= next_reload) {
-      next_reload += kKeyRingReloadInterval;
-      if (Status s = ring->reload(); !s) report("key ring reload failed", s.error());
+  bool requested = false;
+
+  void request() {
+    {
+      std::lock_guard lock(mu);
+      requested = true;
     }
+    cv.notify_all();
+  }
+};
+
+// Housekeeping on its own thread (every step blocks on the database): re-reads the key ring when asked
+// (`reloads`) and every kKeyRingReloadInterval, and every kSweepInterval expires challenges and ScanCodes past
+// their time and forgets spent replay-protection entries and dead sessions.
+void maintenance(std::stop_token stop, crypto::KeyRing* ring, std::shared_ptr<store::Database> database,
+                 KeyRingReloads* reloads) {
+  std::unique_lock lock(reloads->mu);
+  auto next_reload = std::chrono::steady_clock::now() + kKeyRingReloadInterval;
+  auto next_sweep = std::chrono::steady_clock::now() + kSweepInterval;
+  for (;;) {
+    reloads->cv.wait_until(lock, stop, next_sweep, [reloads] { return reloads->requested; });
+    if (stop.stop_requested()) return;
+    const bool asked = std::exchange(reloads->requested, false);
+    const auto now_steady = std::chrono::steady_clock::now();
+    if (asked || now_steady >= next_reload) {
+      next_reload = now_steady + kKeyRingReloadInterval;
+      lock.unlock();  // request() must not wait for the database
+      if (Status s = ring->reload(); !s) {
+        report("key ring reload failed", s.error());
+      } else if (asked) {
+        log::info("key ring reloaded", {{"active_kid", ring->active()->kid}});
+      }
+      lock.lock();
+    }
+    if (std::chrono::steady_clock::now() < next_sweep) continue;
+    next_sweep = std::chrono::steady_clock::now() + kSweepInterval;
+    lock.unlock();
     const std::int64_t now = SystemClock::instance().unix_now();
     auto swept = database->transaction([now](store::Db& db) -> Status {
       AVOW_TRY(store::ChallengeRepo(db).expire_due(now));
@@ -206,6 +234,7 @@ void maintenance(std::stop_token stop, crypto::KeyRing* ring, std::shared_ptr<st
       return ok();
     });
     if (!swept) report("housekeeping sweep failed", swept.error());
+    lock.lock();
   }
 }
 
@@ -246,6 +275,20 @@ int serve(const Config& c, std::ostream& out) {
   http::Metrics metrics(version());
   // Outlive the server: its handlers use them until server.reset() below.
   events::Hub hub;
+  KeyRingReloads key_ring_reloads;
+  // Many nodes on one PostgreSQL: wake-ups travel between the nodes (events/pg_bridge.h), and a key ring
+  // changed elsewhere ("keys" from `avowd keys rotate`, or "*" after a reconnect, when a change may have been
+  // missed) is re-read at once instead of at the next periodic reload. Stopped before the hub and the
+  // database go (declared after them; stopped explicitly below).
+  std::optional<events::PgBridge> bridge;
+  if (c.database.postgres()) {
+    events::PgBridgeOptions bridge_options;
+    bridge_options.url = c.database.url;
+    bridge_options.on_remote = [&key_ring_reloads](std::string_view topic) {
+      if (topic == "keys" || topic == "*") key_ring_reloads.request();
+    };
+    bridge.emplace(hub, std::move(bridge_options));
+  }
   push::Dispatcher push(hub);
   entra::FetchOptions fetch_options;
   fetch_options.allow_loopback_http = c.entra.allow_loopback_keys_url;
@@ -261,6 +304,7 @@ int serve(const Config& c, std::ostream& out) {
   deps.database = state->database;
   deps.key_ring = state->key_ring.get();
   deps.debug_routes = c.testing.enable_debug_routes;
+  if (bridge) deps.cluster_events = [b = &*bridge] { return b->connected(); };
   if (Status s = add_core_routes(server->router(), deps); !s) {
     report("start-up failed", s.error());
     return kExitFailure;
@@ -283,6 +327,8 @@ int serve(const Config& c, std::ostream& out) {
     ed.timing.scan_codes.bind_user_ttl = duration_cast<seconds>(c.flow.scan_code_ttl);
     ed.timing.id_token_lifetime = duration_cast<seconds>(c.flow.id_token_ttl);
     ed.timing.hint_max_age = duration_cast<seconds>(c.entra.hint_max_age);
+    ed.master_key = &*state->master_key;
+    ed.timing.codes.lockout_threshold = c.flow.code_lockout_threshold;
     api::DeviceRouteDeps dd;
     dd.pool = &server->blocking_pool();
     dd.database = state->database;
@@ -291,6 +337,8 @@ int serve(const Config& c, std::ostream& out) {
     dd.challenge_policy = ed.timing.challenges;
     dd.scan_code_policy = ed.timing.scan_codes;
     dd.lockout_policy = ed.timing.lockout;
+    dd.master_key = ed.master_key;
+    dd.code_policy = ed.timing.codes;
     if (Status s = entra::add_entra_routes(server->router(), std::move(ed)); !s) {
       report("start-up failed", s.error());
       return kExitFailure;
@@ -335,10 +383,11 @@ int serve(const Config& c, std::ostream& out) {
                           {"metrics", url + "/metrics"}});
 
   {
-    std::jthread housekeeping(maintenance, state->key_ring.get(), state->database);
+    std::jthread housekeeping(maintenance, state->key_ring.get(), state->database, &key_ring_reloads);
     server->run();
-  }                // stops and joins the housekeeping thread
-  server.reset();  // ends any connection left past the grace period, before the database closes
+  }                            // stops and joins the housekeeping thread
+  server.reset();              // ends any connection left past the grace period, before the database closes
+  if (bridge) bridge->stop();  // sends what the last requests notified, then leaves the hub
   state->database->close();
   log::info("stopped");
   return kExitOk;
@@ -365,6 +414,14 @@ int keys_rotate(const Config& c, bool json, std::ostream& out) {
     return kExitFailure;
   }
   log::info("key ring rotated", {{"active_kid", state->key_ring->active()->kid}});
+  if (c.database.postgres()) {
+    // The rotation is committed: tell the running nodes, which re-read their rings now instead of at their next
+    // periodic reload. Signing stays safe meanwhile (docs/deployment.md, "Key rotation"), so a failure here
+    // only delays the new next key's publication.
+    if (Status n = events::PgBridge::notify_once(c.database.url, "keys"); !n)
+      log::warn("running nodes not told of the rotation; they re-read the key ring within a minute",
+                {{"error", n.error().message}});
+  }
   print_keys(*state->key_ring, json, out);
   return kExitOk;
 }

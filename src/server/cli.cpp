@@ -10,15 +10,18 @@
 namespace avow::server {
 namespace {
 
-// Flags every subcommand takes, so one habit works everywhere (a later `--database URL` joins them).
+// Flags every subcommand takes, so one habit works everywhere.
 struct CommonFlags {
   std::string config_file;
   std::string data_dir;
+  std::string database;
 };
 
 void add_common(CLI::App* cmd, CommonFlags& f) {
   cmd->add_option("--config", f.config_file, "TOML configuration file (also AVOW_CONFIG)");
   cmd->add_option("--data-dir", f.data_dir, "data directory (default ./data; also AVOW_DATA_DIR)");
+  cmd->add_option("--database", f.database,
+                  "postgres://… URL (database.url) or SQLite file (database.path); default <data-dir>/avow.db");
 }
 
 }  // namespace
@@ -77,6 +80,9 @@ int avowd_main(int argc, char** argv, char** envp) {
     sources.file = it->second;
   }
   if (!common.data_dir.empty()) sources.flags["data_dir"] = common.data_dir;
+  if (!common.database.empty()) {
+    sources.flags[store::is_postgres_url(common.database) ? "database.url" : "database.path"] = common.database;
+  }
   if (serve_cmd->parsed()) {
     if (listen_opt->count() > 0) sources.flags["listen"] = listen;
     if (public_opt->count() > 0) sources.flags["public_url"] = public_url;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/sealed.h"
+#include "store/database.h"
 
 namespace avow::server {
 namespace {
@@ -233,6 +234,25 @@ const std::vector<KeySpec>& specs() {
 
     add("database.path",
         [](Config& c, const Raw& r) { return assign(get_string("database.path", r), c.database.path); });
+    add("database.url", [](Config& c, const Raw& r) -> Status {
+      // May carry a password: messages name the key, never echo the value.
+      if (r.type != Raw::kText) return bad("database.url", r, "expected a string");
+      if (!r.text.empty() && !store::is_postgres_url(r.text))
+        return bad("database.url", r, "expected a postgres:// or postgresql:// URL (SQLite uses database.path)");
+      if (r.text.size() > 4096) return bad("database.url", r, "longer than 4096 characters");
+      c.database.url = r.text;
+      return ok();
+    });
+    for (const auto& [key, field] : {std::pair<std::string_view, milliseconds DatabaseConfig::*>{
+                                         "database.acquire_timeout", &DatabaseConfig::acquire_timeout},
+                                     std::pair<std::string_view, milliseconds DatabaseConfig::*>{
+                                         "database.connect_timeout", &DatabaseConfig::connect_timeout},
+                                     std::pair<std::string_view, milliseconds DatabaseConfig::*>{
+                                         "database.statement_timeout", &DatabaseConfig::statement_timeout}}) {
+      add(key, [key, field](Config& c, const Raw& r) {
+        return assign(get_duration(key, r, 1, 10 * kMinuteMs), c.database.*field);
+      });
+    }
     add("database.busy_timeout", [](Config& c, const Raw& r) {
       return assign(get_duration("database.busy_timeout", r, 1, 10 * kMinuteMs), c.database.busy_timeout);
     });
@@ -292,6 +312,13 @@ const std::vector<KeySpec>& specs() {
     });
     add("flow.id_token_ttl", [](Config& c, const Raw& r) {
       return assign(get_duration("flow.id_token_ttl", r, 60 * 1000, 60 * kMinuteMs), c.flow.id_token_ttl);
+    });
+    // Consecutive wrong fallback codes that lock a user's codes; never above 100 (issue 6).
+    add("flow.code_lockout_threshold", [](Config& c, const Raw& r) -> Status {
+      auto v = get_integer("flow.code_lockout_threshold", r, 1, 100);
+      if (!v) return tl::unexpected(v.error());
+      c.flow.code_lockout_threshold = static_cast<int>(*v);
+      return ok();
     });
 
     add("testing.enable_debug_routes", [](Config& c, const Raw& r) {
@@ -538,6 +565,18 @@ Result<Config> load_config(const ConfigSources& sources) {
   if (config.database.path.empty()) config.database.path = (dir / "avow.db").string();
   if (config.keys.master_key_file.empty()) config.keys.master_key_file = (dir / "master.key").string();
   return config;
+}
+
+store::DatabaseOptions database_options(const DatabaseConfig& c, bool create) {
+  store::DatabaseOptions o;
+  o.url_or_path = c.url_or_path();
+  o.pool_size = c.pool_size;
+  o.acquire_timeout = c.acquire_timeout;
+  o.busy_timeout = c.busy_timeout;
+  o.connect_timeout = c.connect_timeout;
+  o.statement_timeout = c.statement_timeout;
+  o.create_if_missing = create;
+  return o;
 }
 
 Status validate_for_serve(const Config& c) {

@@ -27,6 +27,7 @@
 
 #include "common/logging.h"
 #include "common/result.h"
+#include "store/database.h"
 
 namespace avow::server {
 
@@ -63,9 +64,21 @@ struct LimitsConfig {
 
 struct DatabaseConfig {
   std::string path;  // resolved: <data_dir>/avow.db unless set
-  std::chrono::milliseconds busy_timeout{std::chrono::seconds(5)};
+  // postgres://… selects PostgreSQL instead of the SQLite file at `path`. May hold a password: log it only
+  // through store::redact_database_url.
+  std::string url;
+  std::chrono::milliseconds busy_timeout{std::chrono::seconds(5)};  // SQLite
   int pool_size = 4;
+  std::chrono::milliseconds acquire_timeout{std::chrono::seconds(5)};
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};     // PostgreSQL
+  std::chrono::milliseconds statement_timeout{std::chrono::seconds(30)};  // PostgreSQL
+  bool postgres() const { return !url.empty(); }
+  // What the server opens: the URL when set, else the SQLite path.
+  const std::string& url_or_path() const { return url.empty() ? path : url; }
 };
+
+// What store::open_database() takes for this configuration; `create`: SQLite may create the file.
+store::DatabaseOptions database_options(const DatabaseConfig& c, bool create);
 
 struct KeysConfig {
   std::string master_key_file;  // resolved: <data_dir>/master.key unless set
@@ -91,6 +104,7 @@ struct FlowConfig {
   std::chrono::milliseconds challenge_ttl{std::chrono::minutes(2)};  // well under Entra's ~5 minutes
   std::chrono::milliseconds scan_code_ttl{std::chrono::minutes(2)};
   std::chrono::milliseconds id_token_ttl{std::chrono::minutes(5)};
+  int code_lockout_threshold = 10;  // consecutive wrong fallback codes that lock a user's codes; 1–100
 };
 
 struct TestingConfig {

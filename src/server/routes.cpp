@@ -9,6 +9,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "common/logging.h"
 
 namespace avow::server {
@@ -27,11 +29,13 @@ asio::awaitable<Response> readyz(Request req, Deps deps) {
   auto ping_database = [db]() -> Status { return db->ping(); };
   Status ping = co_await deps->pool->run(std::move(ping_database));
   deps->metrics->db_ping().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  nlohmann::json checks = {{"database", ping ? "ok" : "unavailable"}};
+  if (deps->cluster_events) checks["events"] = deps->cluster_events() ? "ok" : "reconnecting";
   if (!ping) {
     log::warn("readiness: database ping failed", {{"request_id", req.request_id}, {"error", ping.error().message}});
-    co_return Response::json(503, {{"status", "unavailable"}, {"checks", {{"database", "unavailable"}}}});
+    co_return Response::json(503, {{"status", "unavailable"}, {"checks", std::move(checks)}});
   }
-  co_return Response::json(200, {{"status", "ready"}, {"checks", {{"database", "ok"}}}});
+  co_return Response::json(200, {{"status", "ready"}, {"checks", std::move(checks)}});
 }
 
 asio::awaitable<Response> debug_sleep(Request req) {
