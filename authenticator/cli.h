@@ -3,7 +3,8 @@
 //   std::istringstream in("42\n"); std::ostringstream out, err;
 //   int rc = cli::run(argc, argv, {in, out, err});
 //
-// Commands: enroll, scan, pending, approve, deny, listen, accounts (see `avow --help`). Exit codes below.
+// Commands: enroll, scan, pending, approve, deny, listen, accounts, code (the fallback code of a bound account),
+// totp … (the TOTP vault, totp_cli.h) (see `avow --help`). Exit codes below.
 // The home directory is --home, else $AVOW_HOME, else ~/.avow; the CA file is --ca-file, else $AVOW_CA_FILE.
 // Everything the server sends is stripped of control characters before it reaches the terminal: a
 // browser's user agent is chosen by whoever started the sign-in.

@@ -9,8 +9,11 @@
 //   avowd admin integration show ID_OR_CLIENT_ID [--json]      (the values to enter in Entra)
 //   avowd admin integration disable ID_OR_CLIENT_ID | enable ID_OR_CLIENT_ID
 //   avowd admin user allow-device USER_ID                      (one more device may bind by ScanCode)
+//   avowd admin user unlock-codes USER_ID [--json]             (fallback codes locked by failures)
+//   avowd admin export [--out FILE]                            (every table, JSON lines, with checksums)
+//   avowd admin import [--in FILE]                             (into an empty database only)
 //
-// ORG is an org id or an org's exact name. Every subcommand also takes --config and --data-dir; it works on
+// ORG is an org id or an org's exact name. Every subcommand also takes --config, --data-dir and --database; it works on
 // the database an `avowd serve` with the same settings uses (which must already exist).
 // Exit status: 0 done (enable/disable of something already in that state included), 1 not found or a
 // failure (database), 2 bad input (the message names the field).
