@@ -130,4 +130,21 @@ asio::awaitable<Result<HttpResponse>> Connection::request(std::string method, st
   }
 }
 
+BalancedConnection::BalancedConnection(asio::any_io_executor executor, const std::vector<tcp::endpoint>& nodes,
+                                       std::size_t* turn, std::optional<asio::ip::address> source)
+    : turn_(turn) {
+  for (const tcp::endpoint& at : nodes) nodes_.push_back(std::make_unique<Connection>(executor, at, source));
+}
+
+asio::awaitable<Result<HttpResponse>> BalancedConnection::request(std::string method, std::string target,
+                                                                  Headers headers, std::string body,
+                                                                  std::chrono::milliseconds timeout) {
+  Connection& c = *nodes_[(*turn_)++ % nodes_.size()];
+  co_return co_await c.request(std::move(method), std::move(target), std::move(headers), std::move(body), timeout);
+}
+
+void BalancedConnection::close() {
+  for (auto& c : nodes_) c->close();
+}
+
 }  // namespace avow::bench

@@ -4,6 +4,10 @@
 //   Connection c(strand, server_endpoint);                       // optionally a source address to bind
 //   Result<HttpResponse> r = co_await c.request("GET", "/healthz", {}, "", std::chrono::seconds(5));
 //
+//   std::size_t turn = 0;                                        // one client's round-robin position
+//   BalancedConnection b(strand, {node_a, node_b}, &turn);       // N nodes behind a non-sticky balancer
+//   co_await b.request(…);                                       // node_a, then node_b, then node_a…
+//
 // Thousands of these run at once on one io_context: a Connection is driven from one strand (its executor)
 // and is not thread-safe.
 #pragma once
@@ -11,6 +15,7 @@
 #include <utility>  // before Asio: asio#944
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +71,25 @@ class Connection {
   tcp::endpoint server_;
   std::optional<asio::ip::address> source_;
   std::string host_;
+};
+
+// A client of N avowd nodes behind a load balancer without sticky sessions: each request goes to the next
+// node in turn (`*turn`, shared by every BalancedConnection of one client — a user's browser and phone — so
+// that consecutive requests of one sign-in land on different nodes). One keep-alive Connection per node.
+// Driven from one strand, like Connection; `turn` must outlive it and be touched only on that strand.
+class BalancedConnection {
+ public:
+  BalancedConnection(asio::any_io_executor executor, const std::vector<tcp::endpoint>& nodes, std::size_t* turn,
+                     std::optional<asio::ip::address> source = {});
+
+  // Connection::request on the next node.
+  asio::awaitable<Result<HttpResponse>> request(std::string method, std::string target, Headers headers,
+                                                std::string body, std::chrono::milliseconds timeout);
+  void close();
+
+ private:
+  std::vector<std::unique_ptr<Connection>> nodes_;
+  std::size_t* turn_;
 };
 
 }  // namespace avow::bench

@@ -2,6 +2,7 @@
 // of issue 8. See bench/README.md.
 //
 //   avow-bench flows --count 2000 --concurrency 50        # full EAM flows: flows/s, step latencies, CPU/flow
+//   avow-bench flows --nodes 3 --database postgres://…    # the same on 3 nodes sharing one PostgreSQL
 //   avow-bench floor                                      # the crypto floor of one flow on OpenSSL
 //   avow-bench idle --connections 10000                   # parked long-polls: server RSS per connection
 //   avow-bench soak --rate 200 --duration 120             # steady open-loop rate: RSS and p99 drift
@@ -18,7 +19,9 @@
 #include <filesystem>
 #include <future>
 #include <iostream>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -56,6 +59,8 @@ struct Common {
   std::string keys_listen = "127.0.0.1:0";
   std::string tenant_key;
   std::vector<std::string> server_env;
+  std::size_t nodes = 1;
+  std::string database;
   int threads = 2;
   std::size_t sources = 4;
   bool json_out = false;
@@ -107,6 +112,8 @@ WorldOptions world_options(const Common& c) {
   o.keys_listen = c.keys_listen;
   o.tenant_key_file = c.tenant_key;
   o.server_env = c.server_env;
+  o.nodes = c.nodes;
+  o.database_url = c.database;
   o.sources = c.sources;
   o.keep = c.keep;
   return o;
@@ -156,11 +163,35 @@ std::vector<double> column(const std::vector<FlowRecord>& r, double FlowRecord::
 }
 
 // Completed flows and failures, from any strand.
+// A failure's kind: its message up to the HTTP status ("POST /challenges/…/answer: HTTP 409"), or its first
+// 100 characters, with ids (runs of 16+ letters, digits, '-' or '_' with a digit among them) replaced by "…"
+// so that one kind is one count.
+std::string error_kind(const std::string& message) {
+  std::string head = message.substr(0, 100);
+  if (const auto http = message.find(": HTTP "); http != std::string::npos) head = message.substr(0, http + 10);
+  std::string out;
+  auto is_id_char = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_'; };
+  for (std::size_t i = 0; i < head.size();) {
+    std::size_t j = i;
+    while (j < head.size() && is_id_char(head[j])) ++j;
+    if (j == i) {
+      out += head[i++];
+      continue;
+    }
+    const std::string_view word(head.data() + i, j - i);
+    const bool id = word.size() >= 16 && word.find_first_of("0123456789") != std::string_view::npos;
+    out += id ? std::string("…") : std::string(word);
+    i = j;
+  }
+  return out;
+}
+
 struct Recorder {
   std::mutex mu;
   std::vector<FlowRecord> records;
   std::size_t errors = 0;
   std::vector<std::string> first_errors;
+  std::map<std::string, std::pair<std::size_t, std::string>> kinds;  // kind → count, first message
   void add(Result<FlowRecord> r) {
     std::lock_guard lock(mu);
     if (r) {
@@ -168,12 +199,42 @@ struct Recorder {
     } else {
       ++errors;
       if (first_errors.size() < 5) first_errors.push_back(r.error().message);
+      auto& k = kinds[error_kind(r.error().message)];
+      if (k.first++ == 0) k.second = r.error().message;
     }
+  }
+  json kinds_json() const {
+    json out = json::object();
+    for (const auto& [kind, v] : kinds) out[kind] = {{"count", v.first}, {"first", v.second}};
+    return out;
   }
 };
 
 void print_errors(const Recorder& rec) {
   for (const auto& e : rec.first_errors) std::fprintf(stderr, "  error: %s\n", e.c_str());
+  if (rec.kinds.empty()) return;
+  std::fprintf(stderr, "  errors by kind:\n");
+  for (const auto& [kind, v] : rec.kinds)
+    std::fprintf(stderr, "  %6zu × %s\n         first: %s\n", v.first, kind.c_str(), v.second.c_str());
+}
+
+// The PostgreSQL server behind `database_url` when it runs on this machine (its postmaster's pid), for its
+// CPU figure; nullopt when the URL is not on loopback or its listener is not visible.
+std::optional<pid_t> postgres_pid(const std::string& database_url) {
+  if (database_url.empty()) return std::nullopt;
+  const auto scheme = database_url.find("://");
+  if (scheme == std::string::npos) return std::nullopt;
+  std::string authority = database_url.substr(scheme + 3);
+  authority = authority.substr(0, authority.find_first_of("/?"));
+  if (const auto at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
+  std::string host = authority, port = "5432";
+  if (const auto colon = authority.rfind(':'); colon != std::string::npos && authority.back() != ']') {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") return std::nullopt;
+  Result<pid_t> pid = find_tcp_listener(static_cast<std::uint16_t>(std::atoi(port.c_str())));
+  return pid ? std::optional(*pid) : std::nullopt;
 }
 
 double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
@@ -237,8 +298,13 @@ int run_flows(const Common& c, const FlowsArgs& a) {
     return kExitFailed;
   }
   World& w = **made;
-  if (!c.json_out)
-    std::printf("avow-bench flows: server %s (pid %d), %zu users\n", w.base_url().c_str(), w.server_pid(), users);
+  if (!c.json_out) {
+    std::string pids;
+    for (pid_t p : w.server_pids()) pids += (pids.empty() ? "" : ", ") + std::to_string(p);
+    std::printf("avow-bench flows: %zu node%s on %s, first %s (pid %s), %zu users\n", w.server_pids().size(),
+                w.server_pids().size() == 1 ? "" : "s", c.database.empty() ? "SQLite" : "PostgreSQL",
+                w.base_url().c_str(), pids.c_str(), users);
+  }
   std::fflush(stdout);
   w.add_users(users, conc);
   if (Status s = w.setup_users(32); !s) {
@@ -268,9 +334,37 @@ int run_flows(const Common& c, const FlowsArgs& a) {
   }
   std::this_thread::sleep_for(300ms);  // the devices' long-polls park
 
+  // CPU of every node (and of the PostgreSQL server when it runs here) around the timed part.
+  const std::vector<pid_t> pids = w.server_pids();
+  const bool have_server = !pids.empty() && std::all_of(pids.begin(), pids.end(), [](pid_t p) { return p > 0; });
+  auto nodes_cpu = [&]() -> Result<double> {
+    double sum = 0;
+    for (pid_t p : pids) {
+      Result<ProcessUsage> u = process_usage(p);
+      if (!u) return tl::unexpected(u.error());
+      sum += u->cpu_seconds;
+    }
+    return sum;
+  };
+  const std::optional<pid_t> pg_pid = postgres_pid(c.database);
+  auto pg_cpu = [&]() -> std::optional<double> {
+    if (!pg_pid) return std::nullopt;
+    Result<double> s = process_tree_cpu_seconds(*pg_pid);
+    return s ? std::optional(*s) : std::nullopt;
+  };
+
+  // Requests each node answered in the timed part (its avow_http_requests_total), to show the spread.
+  auto node_requests = [&] {
+    std::vector<double> out;
+    for (std::size_t i = 0; i < w.node_endpoints().size(); ++i)
+      out.push_back(w.metric_sum("avow_http_requests_total", i).value_or(0));
+    return out;
+  };
+  const std::vector<double> requests_before = node_requests();
+
   Recorder rec;
-  const Result<ProcessUsage> before =
-      w.server_pid() ? process_usage(w.server_pid()) : Result<ProcessUsage>(ProcessUsage{});
+  const Result<double> before = have_server ? nodes_cpu() : Result<double>(0.0);
+  const std::optional<double> pg_before = pg_cpu();
   const double self_before = self_cpu_seconds();
   const auto t0 = Steady::now();
   std::vector<std::future<void>> done;
@@ -281,18 +375,32 @@ int run_flows(const Common& c, const FlowsArgs& a) {
   }
   for (auto& f : done) f.get();
   const double elapsed = std::chrono::duration<double>(Steady::now() - t0).count();
-  const Result<ProcessUsage> after =
-      w.server_pid() ? process_usage(w.server_pid()) : Result<ProcessUsage>(ProcessUsage{});
+  const Result<double> after = have_server ? nodes_cpu() : Result<double>(0.0);
+  const std::optional<double> pg_after = pg_cpu();
   const double self_cpu = self_cpu_seconds() - self_before;
+  std::vector<double> requests = node_requests();
+  for (std::size_t i = 0; i < requests.size() && i < requests_before.size(); ++i)
+    requests[i] -= requests_before[i] + 1;  // less our first /metrics request
+  std::vector<std::uint64_t> peak_rss;
+  if (have_server)
+    for (pid_t p : pids) peak_rss.push_back(process_usage(p).value_or(ProcessUsage{}).peak_rss_bytes);
   w.stop_devices();
 
   const std::size_t ok_flows = rec.records.size();
-  const double rate = static_cast<double>(ok_flows) / elapsed;
-  const bool have_server = w.server_pid() && before && after;
-  const double server_cpu = have_server ? after->cpu_seconds - before->cpu_seconds : 0;
-  const double server_us = ok_flows ? server_cpu * 1e6 / static_cast<double>(ok_flows) : 0;
-  const double self_us = ok_flows ? self_cpu * 1e6 / static_cast<double>(ok_flows) : 0;
+  const double flows_d = static_cast<double>(ok_flows);
+  const double rate = flows_d / elapsed;
+  const bool have_cpu = have_server && before && after;
+  const double server_cpu = have_cpu ? *after - *before : 0;
+  const double server_us = ok_flows ? server_cpu * 1e6 / flows_d : 0;
+  const double per_cpu_second = server_cpu > 0 ? flows_d / server_cpu : 0;
+  const double self_us = ok_flows ? self_cpu * 1e6 / flows_d : 0;
   const double ratio = floor->per_flow_us() > 0 ? server_us / floor->per_flow_us() : 0;
+  const bool have_pg = pg_before && pg_after;
+  const double pg_seconds = have_pg ? *pg_after - *pg_before : 0;
+  const double pg_us = have_pg && ok_flows ? pg_seconds * 1e6 / flows_d : 0;
+  const std::uint64_t max_rss = peak_rss.empty() ? 0 : *std::max_element(peak_rss.begin(), peak_rss.end());
+  const std::size_t nodes = pids.size();
+  const std::string backend = c.database.empty() ? "sqlite" : "postgres";
 
   if (c.json_out) {
     json steps = json::object();
@@ -301,17 +409,27 @@ int run_flows(const Common& c, const FlowsArgs& a) {
       steps[s.name] = {{"p50_ms", m.p50}, {"p90_ms", m.p90}, {"p99_ms", m.p99}, {"max_ms", m.max}};
     }
     json out = {{"mode", "flows"},
+                {"nodes", nodes},
+                {"database", backend},
                 {"count", a.count},
                 {"concurrency", conc},
                 {"users", users},
                 {"completed", ok_flows},
                 {"errors", rec.errors},
+                {"error_kinds", rec.kinds_json()},
+                {"first_errors", rec.first_errors},
                 {"seconds", elapsed},
                 {"flows_per_second", rate},
                 {"steps", steps},
                 {"server_cpu_seconds", server_cpu},
                 {"server_cpu_us_per_flow", server_us},
-                {"server_peak_rss_bytes", have_server ? after->peak_rss_bytes : 0},
+                {"flows_per_server_cpu_second", per_cpu_second},
+                {"server_peak_rss_bytes", max_rss},
+                {"node_peak_rss_bytes", peak_rss},
+                {"node_requests", requests},
+                {"postgres_pid", pg_pid ? json(*pg_pid) : json()},
+                {"postgres_cpu_seconds", have_pg ? json(pg_seconds) : json()},
+                {"postgres_cpu_us_per_flow", have_pg ? json(pg_us) : json()},
                 {"loadgen_cpu_us_per_flow", self_us},
                 {"floor", floor_json(*floor)},
                 {"ratio", ratio}};
@@ -324,11 +442,30 @@ int run_flows(const Common& c, const FlowsArgs& a) {
       const Summary m = summarize(column(rec.records, s.field));
       std::printf("  %-32s %8.2f %8.2f %8.2f %8.2f\n", s.label, m.p50, m.p90, m.p99, m.max);
     }
-    if (have_server)
-      std::printf("server: %.2f s CPU = %.1f µs per flow; peak RSS %.1f MiB\n", server_cpu, server_us,
-                  mib(after->peak_rss_bytes));
-    else
+    if (have_cpu) {
+      std::string rss;
+      for (std::uint64_t r : peak_rss) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%s%.1f", rss.empty() ? "" : " / ", mib(r));
+        rss += buf;
+      }
+      std::printf(
+          "server (%zu node%s, %s): %.2f s CPU = %.1f µs per flow = %.1f flows per server CPU-second; "
+          "peak RSS %s MiB\n",
+          nodes, nodes == 1 ? "" : "s", backend.c_str(), server_cpu, server_us, per_cpu_second, rss.c_str());
+    } else {
       std::printf("server: CPU and memory unknown (give --server-pid)\n");
+    }
+    std::string spread;
+    for (double r : requests) spread += (spread.empty() ? "" : " / ") + std::to_string(static_cast<long long>(r));
+    std::printf("requests answered per node: %s\n", spread.c_str());
+    if (have_pg)
+      std::printf(
+          "PostgreSQL server (postmaster pid %d and its processes, not in the server figures): %.2f s CPU = "
+          "%.1f µs per flow\n",
+          static_cast<int>(*pg_pid), pg_seconds, pg_us);
+    else if (!c.database.empty())
+      std::printf("PostgreSQL server: CPU unknown (its processes are not visible here)\n");
     std::printf("load generator: %.2f s CPU = %.1f µs per flow\n", self_cpu, self_us);
     std::printf("crypto floor: %.1f µs per flow (RSA-2048 sign %.1f, RSA verify %.1f, ECDSA P-256 verify %.1f)\n",
                 floor->per_flow_us(), floor->rsa_sign_us, floor->rsa_verify_us, floor->ecdsa_verify_us);
@@ -770,6 +907,9 @@ int main(int argc, char** argv) {
   flows->add_option("--concurrency", fa.concurrency, "flows in flight at once (default 50)");
   flows->add_option("--users", fa.users, "bound users (default: the concurrency)");
   flows->add_option("--floor-seconds", fa.floor_seconds, "CPU seconds per floor operation (default 0.5)");
+  flows->add_option("--nodes", c.nodes, "avowd nodes to start on --database, each request to the next one (default 1)");
+  flows->add_option("--database", c.database,
+                    "postgres://… shared by the nodes started here (default: SQLite in the data directory)");
 
   double floor_seconds = 0.5;
   auto* floor = app.add_subcommand("floor", "the crypto floor of one flow, on OpenSSL");

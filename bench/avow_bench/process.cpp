@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -63,6 +64,33 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
   return pid;
 }
 
+// Fields 3… of /proc/<pid>/stat (after "(comm) "), index 0 = field 3 (state); empty when the process is gone.
+std::vector<std::string> stat_fields(pid_t pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat", 4096);
+  const auto paren = stat.rfind(')');
+  std::vector<std::string> out;
+  if (stat.empty() || paren == std::string::npos || paren + 2 >= stat.size()) return out;
+  std::istringstream in(stat.substr(paren + 2));
+  for (std::string f; out.size() < 16 && in >> f;) out.push_back(f);
+  return out;
+}
+
+std::uint64_t stat_field(const std::vector<std::string>& f, int field) {
+  const auto i = static_cast<std::size_t>(field - 3);
+  return i < f.size() ? std::strtoull(f[i].c_str(), nullptr, 10) : 0;
+}
+
+std::vector<pid_t> all_pids() {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      out.push_back(static_cast<pid_t>(std::atoi(name.c_str())));
+  }
+  return out;
+}
+
 // waitpid without blocking: true (and *status) once the child has exited.
 bool exited(pid_t pid, int* status) { return ::waitpid(pid, status, WNOHANG) == pid; }
 
@@ -100,7 +128,8 @@ Result<ServerProcess> start_avowd(const std::string& avowd, const std::string& d
   return fail(ErrorCode::kUnavailable, "avowd did not start within 30 s:\n" + tail(read_file(err)));
 }
 
-Result<std::string> run_capture(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+Result<std::string> run_capture(const std::vector<std::string>& argv, std::chrono::seconds timeout,
+                                const std::vector<std::string>& env) {
   Result<std::string> dir = make_temp_dir("avow-bench-run-");
   if (!dir) return tl::unexpected(dir.error());
   const std::string out = *dir + "/out", err = *dir + "/err";
@@ -108,7 +137,7 @@ Result<std::string> run_capture(const std::vector<std::string>& argv, std::chron
     std::error_code ec;
     fs::remove_all(*dir, ec);
   };
-  Result<pid_t> pid = spawn(argv, {}, out, err);
+  Result<pid_t> pid = spawn(argv, env, out, err);
   if (!pid) {
     cleanup();
     return tl::unexpected(pid.error());
@@ -169,6 +198,55 @@ Result<ProcessUsage> process_usage(pid_t pid) {
   u.rss_bytes = status_kib(status, "VmRSS:") * 1024;
   u.peak_rss_bytes = status_kib(status, "VmHWM:") * 1024;
   return u;
+}
+
+Result<double> process_tree_cpu_seconds(pid_t root) {
+  const std::vector<std::string> rf = stat_fields(root);
+  if (rf.empty()) return fail(ErrorCode::kNotFound, "no process " + std::to_string(root));
+  // utime 14, stime 15, cutime 16, cstime 17; ppid 4.
+  std::uint64_t ticks = stat_field(rf, 14) + stat_field(rf, 15) + stat_field(rf, 16) + stat_field(rf, 17);
+  for (pid_t p : all_pids()) {
+    if (p == root) continue;
+    const std::vector<std::string> f = stat_fields(p);
+    if (!f.empty() && static_cast<pid_t>(stat_field(f, 4)) == root) ticks += stat_field(f, 14) + stat_field(f, 15);
+  }
+  return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+Result<pid_t> find_tcp_listener(std::uint16_t port) {
+  // The listening sockets' inodes on that port, from /proc/net/tcp{,6}: "sl local rem st … uid timeout inode".
+  std::vector<std::string> inodes;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream in(read_file(table, 4 << 20));
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string sl, local, rem, st, txrx, trwhen, retr, uid, timeout, inode;
+      if (!(f >> sl >> local >> rem >> st >> txrx >> trwhen >> retr >> uid >> timeout >> inode)) continue;
+      const auto colon = local.rfind(':');
+      if (st != "0A" || colon == std::string::npos) continue;
+      if (std::strtoul(local.c_str() + colon + 1, nullptr, 16) == port) inodes.push_back("socket:[" + inode + "]");
+    }
+  }
+  if (inodes.empty()) return fail(ErrorCode::kNotFound, "nothing listens on port " + std::to_string(port));
+  std::vector<pid_t> holders;
+  for (pid_t p : all_pids()) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(p) + "/fd", ec)) {
+      std::error_code lec;
+      const std::string target = fs::read_symlink(e.path(), lec).string();
+      if (!lec && std::find(inodes.begin(), inodes.end(), target) != inodes.end()) {
+        holders.push_back(p);
+        break;
+      }
+    }
+  }
+  for (pid_t p : holders) {
+    const pid_t parent = static_cast<pid_t>(stat_field(stat_fields(p), 4));
+    if (std::find(holders.begin(), holders.end(), parent) == holders.end()) return p;
+  }
+  return fail(ErrorCode::kNotFound, "no visible process holds the socket listening on port " + std::to_string(port));
 }
 
 double self_cpu_seconds() {

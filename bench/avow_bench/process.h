@@ -28,9 +28,11 @@ struct ServerProcess {
 Result<ServerProcess> start_avowd(const std::string& avowd, const std::string& data_dir,
                                   const std::vector<std::string>& env, const std::vector<std::string>& extra_args);
 
-// Runs `argv` to completion (up to `timeout`) and returns its stdout. kUnavailable when it cannot start,
+// Runs `argv` to completion (up to `timeout`), with `env` (NAME=value) added to ours less our AVOW_*, and
+// returns its stdout. kUnavailable when it cannot start,
 // exits non-zero (with its stderr in the message) or runs out of time (it is then killed).
-Result<std::string> run_capture(const std::vector<std::string>& argv, std::chrono::seconds timeout);
+Result<std::string> run_capture(const std::vector<std::string>& argv, std::chrono::seconds timeout,
+                                const std::vector<std::string>& env = {});
 
 // SIGTERM, then SIGKILL after `grace`; reaps the child. Returns its exit status (or -signal).
 int stop_process(pid_t pid, std::chrono::seconds grace = std::chrono::seconds(20));
@@ -43,6 +45,16 @@ struct ProcessUsage {
 
 // Reads /proc/<pid>/stat and /proc/<pid>/status. kNotFound when the process is gone.
 Result<ProcessUsage> process_usage(pid_t pid);
+
+// The CPU seconds of a server that forks a process per connection (PostgreSQL's postmaster): `root`'s and
+// its live children's utime+stime, plus the children it has reaped (cutime+cstime). Monotonic, so the
+// difference of two readings is the CPU spent between them. kNotFound when `root` is gone.
+Result<double> process_tree_cpu_seconds(pid_t root);
+
+// The process listening on TCP 127.0.0.1 / 0.0.0.0 / ::1 `port` (the one whose parent does not listen
+// there too: a server's master, not its forks). kNotFound when none is visible (another user's process
+// without root, say).
+Result<pid_t> find_tcp_listener(std::uint16_t port);
 
 // This process's own CPU seconds (user + system, all threads).
 double self_cpu_seconds();

@@ -14,6 +14,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "authenticator/device.h"
+#include "common/base64url.h"
 #include "common/clock.h"
 #include "common/random.h"
 #include "http/metrics.h"
@@ -99,6 +100,20 @@ struct Page {
   int number = 0;
 };
 
+// The auto-submitting form_post: its hidden fields.
+Result<std::vector<std::pair<std::string, std::string>>> parse_form_post(const HttpResponse& r) {
+  if (r.status != 200 || r.body.find("<form method=\"post\" action=\"") == std::string::npos)
+    return tl::unexpected(step_error("finish", "no form_post: " + excerpt(r)));
+  std::vector<std::pair<std::string, std::string>> fields;
+  constexpr std::string_view kInput = "<input type=\"hidden\" name=\"";
+  for (auto at = r.body.find(kInput); at != std::string::npos; at = r.body.find(kInput, at + 1)) {
+    auto name = attr(r.body, "name=\"", at);
+    auto value = attr(r.body, "value=\"", at);
+    if (name && value) fields.emplace_back(*name, *value);
+  }
+  return fields;
+}
+
 Result<Page> parse_page(const HttpResponse& r) {
   if (r.status != 200) return tl::unexpected(step_error("authorize", excerpt(r)));
   Page p;
@@ -106,8 +121,17 @@ Result<Page> parse_page(const HttpResponse& r) {
   auto wait = attr(r.body, "data-wait-url=\"");
   auto finish = attr(r.body, "<form id=\"finish\" method=\"post\" action=\"");
   auto view = attr(r.body, "data-view=\"");
-  if (!cookie || !wait || !finish || !view)
+  if (!cookie || !wait || !finish || !view) {
+    // An answer straight back to Entra (an error, or a refusal): its fields say why.
+    if (Result<std::vector<std::pair<std::string, std::string>>> post = parse_form_post(r)) {
+      std::string fields;
+      for (const auto& [n, v] : *post)
+        if (n != "state") fields += " " + n + "=" + (n == "id_token" ? v.substr(0, 40) + "…" : v);
+      return tl::unexpected(step_error(
+          "authorize", "answered Entra at once (HTTP " + std::to_string(r.status) + " form_post):" + fields));
+    }
     return tl::unexpected(step_error("authorize", "not the MFA page: " + excerpt(r)));
+  }
   p.cookie = *cookie;
   p.wait_url = *wait;
   p.finish_url = *finish;
@@ -125,20 +149,6 @@ Result<Page> parse_page(const HttpResponse& r) {
     if (gt != std::string::npos) p.number = std::atoi(r.body.c_str() + gt + 1);
   }
   return p;
-}
-
-// The auto-submitting form_post: its hidden fields.
-Result<std::vector<std::pair<std::string, std::string>>> parse_form_post(const HttpResponse& r) {
-  if (r.status != 200 || r.body.find("<form method=\"post\" action=\"") == std::string::npos)
-    return tl::unexpected(step_error("finish", "no form_post: " + excerpt(r)));
-  std::vector<std::pair<std::string, std::string>> fields;
-  constexpr std::string_view kInput = "<input type=\"hidden\" name=\"";
-  for (auto at = r.body.find(kInput); at != std::string::npos; at = r.body.find(kInput, at + 1)) {
-    auto name = attr(r.body, "name=\"", at);
-    auto value = attr(r.body, "value=\"", at);
-    if (name && value) fields.emplace_back(*name, *value);
-  }
-  return fields;
 }
 
 std::string field(const std::vector<std::pair<std::string, std::string>>& f, std::string_view name) {
@@ -168,9 +178,10 @@ asio::awaitable<Result<HttpResponse>> get_once(tcp::endpoint at, std::string tar
 
 }  // namespace
 
-Result<HttpResponse> World::get(std::string target) {
+Result<HttpResponse> World::get(std::string target, std::size_t node) {
+  const tcp::endpoint at = node < endpoints_.size() ? endpoints_[node] : endpoint_;
   std::future<Result<HttpResponse>> f =
-      asio::co_spawn(asio::make_strand(ioc_), get_once(endpoint_, std::move(target)), asio::use_future);
+      asio::co_spawn(asio::make_strand(ioc_), get_once(at, std::move(target)), asio::use_future);
   return f.get();
 }
 
@@ -178,7 +189,7 @@ World::World(asio::io_context& ioc, WorldOptions options) : ioc_(ioc), options_(
 
 World::~World() {
   stopping_ = true;
-  if (own_) stop_process(own_->pid);
+  for (const ServerProcess& p : own_) stop_process(p.pid);
   if (keys_server_) {
     keys_server_->shutdown();
     if (keys_thread_.joinable()) keys_thread_.join();
@@ -239,6 +250,13 @@ Status World::start() {
   }
 
   std::string data_dir = options_.server_data_dir;
+  // `avowd admin` on a shared database takes the nodes' master key and database URL as the nodes do.
+  std::vector<std::string> admin_env, admin_args;
+  const std::size_t nodes = std::max<std::size_t>(1, options_.nodes);
+  if (nodes > 1 && options_.database_url.empty())
+    return fail(ErrorCode::kInvalidArgument, "more than one node needs a shared database (--database postgres://…)");
+  if (!options_.database_url.empty() && !options_.server_url.empty())
+    return fail(ErrorCode::kInvalidArgument, "--database is for the avowd started here, not with --server");
   if (options_.server_url.empty()) {
     Result<std::string> dir = make_temp_dir("avow-bench-");
     if (!dir) return tl::unexpected(dir.error());
@@ -252,43 +270,78 @@ Status World::start() {
         "AVOW_LIMITS_SHUTDOWN_GRACE=1s",  // parked long-polls would hold a graceful stop for the default 10 s
         "AVOW_LIMITS_MAX_CONNECTIONS=" + std::to_string(options_.max_connections),
     };
+    if (!options_.database_url.empty()) {
+      // One master key for every node: it opens the signing keys and sealed secrets in the shared database.
+      admin_env.push_back("AVOW_KEYS_MASTER_KEY=" + base64url_encode(random_bytes(32)));
+      admin_args = {"--database", options_.database_url};
+      env.push_back(admin_env.back());
+    }
     env.insert(env.end(), options_.server_env.begin(), options_.server_env.end());
-    Result<ServerProcess> p = start_avowd(options_.avowd, data_dir, env, {});
-    if (!p) return tl::unexpected(p.error());
-    own_ = *p;
-    server_pid_ = p->pid;
-    base_url_ = p->url;
+    // Node 0 first (it migrates a fresh database); the others advertise its URL as the public one, as nodes
+    // behind one balancer share its URL — the issuer, the devices' signed URLs and the page's Origin.
+    for (std::size_t i = 0; i < nodes; ++i) {
+      const std::string node_dir = i == 0 ? data_dir : temp_dir_ + "/avowd" + std::to_string(i);
+      fs::create_directories(node_dir);
+      fs::permissions(node_dir, fs::perms::owner_all, fs::perm_options::replace);  // avowd warns otherwise
+      std::vector<std::string> node_env = env;
+      if (i > 0) node_env.push_back("AVOW_PUBLIC_URL=" + own_.front().url);
+      Result<ServerProcess> p = start_avowd(options_.avowd, node_dir, node_env, admin_args);
+      if (!p) return fail(p.error().code, "node " + std::to_string(i) + ": " + p.error().message);
+      own_.push_back(*p);
+      server_pids_.push_back(p->pid);
+    }
+    server_pid_ = own_.front().pid;
+    base_url_ = own_.front().url;
+    if (!admin_args.empty()) {
+      data_dir = temp_dir_ + "/cli";  // `avowd admin` needs a data directory of its own; the data is in the database
+      fs::create_directories(data_dir);
+    }
   } else {
     base_url_ = options_.server_url;
     server_pid_ = options_.server_pid;
+    server_pids_ = {server_pid_};
     if (data_dir.empty())
       return fail(ErrorCode::kInvalidArgument, "--server needs --server-data-dir (for `avowd admin`)");
   }
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
-  if (base_url_.rfind("http://", 0) != 0)
-    return fail(ErrorCode::kInvalidArgument, "the server URL must be plain http:// on loopback: " + base_url_);
-  {
-    const std::string hostport = base_url_.substr(7);
+  auto parse_endpoint = [](const std::string& url) -> Result<tcp::endpoint> {
+    if (url.rfind("http://", 0) != 0)
+      return fail(ErrorCode::kInvalidArgument, "the server URL must be plain http:// on loopback: " + url);
+    std::string hostport = url.substr(7);
+    while (!hostport.empty() && hostport.back() == '/') hostport.pop_back();
     const auto colon = hostport.rfind(':');
     error_code ec;
     const auto addr = asio::ip::make_address(hostport.substr(0, colon), ec);
     if (ec || colon == std::string::npos)
-      return fail(ErrorCode::kInvalidArgument, "the server URL needs an IP address and a port: " + base_url_);
-    endpoint_ = tcp::endpoint(addr, static_cast<std::uint16_t>(std::atoi(hostport.c_str() + colon + 1)));
+      return fail(ErrorCode::kInvalidArgument, "the server URL needs an IP address and a port: " + url);
+    return tcp::endpoint(addr, static_cast<std::uint16_t>(std::atoi(hostport.c_str() + colon + 1)));
+  };
+  {
+    Result<tcp::endpoint> at = parse_endpoint(base_url_);
+    if (!at) return tl::unexpected(at.error());
+    endpoint_ = *at;
+  }
+  if (own_.empty()) endpoints_ = {endpoint_};
+  for (const ServerProcess& p : own_) {
+    Result<tcp::endpoint> at = parse_endpoint(p.url);
+    if (!at) return tl::unexpected(at.error());
+    endpoints_.push_back(*at);
   }
 
   // The org and the integration, as an admin makes them.
   directory_id_ = random_guid();
   app_id_ = random_guid();
-  Result<std::string> org = run_capture({options_.avowd, "admin", "org", "create", "--name", "Bench " + random_token(3),
-                                         "--data-dir", data_dir, "--json"},
-                                        60s);
+  std::vector<std::string> org_argv = {
+      options_.avowd, "admin", "org", "create", "--name", "Bench " + random_token(3), "--data-dir", data_dir, "--json"};
+  org_argv.insert(org_argv.end(), admin_args.begin(), admin_args.end());
+  Result<std::string> org = run_capture(org_argv, 60s, admin_env);
   if (!org) return tl::unexpected(org.error());
   org_id_ = json::parse(*org, nullptr, false).value("id", "");
-  Result<std::string> integ =
-      run_capture({options_.avowd, "admin", "integration", "create", "--org", org_id_, "--name", "Bench",
-                   "--directory-id", directory_id_, "--app-id", app_id_, "--data-dir", data_dir, "--json"},
-                  60s);
+  std::vector<std::string> integ_argv = {options_.avowd, "admin",  "integration", "create",         "--org",
+                                         org_id_,        "--name", "Bench",       "--directory-id", directory_id_,
+                                         "--app-id",     app_id_,  "--data-dir",  data_dir,         "--json"};
+  integ_argv.insert(integ_argv.end(), admin_args.begin(), admin_args.end());
+  Result<std::string> integ = run_capture(integ_argv, 60s, admin_env);
   if (!integ) return tl::unexpected(integ.error());
   client_id_ = json::parse(*integ, nullptr, false).value("client_id", "");
   if (org_id_.empty() || client_id_.empty())
@@ -320,6 +373,27 @@ Result<double> World::metric(const std::string& name) {
   return std::strtod(r->body.c_str() + at + line_start.size(), nullptr);
 }
 
+Result<double> World::metric_sum(const std::string& name, std::size_t node) {
+  Result<HttpResponse> r = get("/metrics", node);
+  if (!r) return tl::unexpected(r.error());
+  double sum = 0;
+  bool found = false;
+  std::size_t start = 0;
+  while (start < r->body.size()) {
+    std::size_t end = r->body.find('\n', start);
+    if (end == std::string::npos) end = r->body.size();
+    const std::string_view line(r->body.data() + start, end - start);
+    if (line.starts_with(name) && line.size() > name.size() && (line[name.size()] == '{' || line[name.size()] == ' ')) {
+      const auto space = line.rfind(' ');
+      sum += std::strtod(std::string(line.substr(space + 1)).c_str(), nullptr);
+      found = true;
+    }
+    start = end + 1;
+  }
+  if (!found) return fail(ErrorCode::kNotFound, "no metric " + name);
+  return sum;
+}
+
 void World::add_users(std::size_t count, std::size_t strands) {
   strands = std::max<std::size_t>(1, strands);
   while (strands_.size() < strands) strands_.push_back(asio::make_strand(ioc_));
@@ -332,8 +406,8 @@ void World::add_users(std::size_t count, std::size_t strands) {
     u->name = "Bench User " + std::to_string(u->index);
     u->key = crypto::Jwk::generate_ec_p256().value();
     u->strand = strands_[u->index % strands];
-    u->poll = std::make_unique<Connection>(u->strand, endpoint_, next_source());
-    u->calls = std::make_unique<Connection>(u->strand, endpoint_, next_source());
+    u->poll = std::make_unique<BalancedConnection>(u->strand, endpoints_, &u->turn, next_source());
+    u->calls = std::make_unique<BalancedConnection>(u->strand, endpoints_, &u->turn, next_source());
     u->to_device = std::make_unique<asio::steady_timer>(u->strand);
     u->to_flow = std::make_unique<asio::steady_timer>(u->strand);
     users_.push_back(std::move(u));
@@ -373,8 +447,8 @@ Result<std::pair<std::string, std::string>> World::signed_poll(const User& u, in
   return std::pair(r->target, r->authorization);
 }
 
-asio::awaitable<Result<json>> World::device_call(User* u, Connection* conn, std::string method, std::string endpoint,
-                                                 json fields, int expect) {
+asio::awaitable<Result<json>> World::device_call(User* u, BalancedConnection* conn, std::string method,
+                                                 std::string endpoint, json fields, int expect) {
   Result<device::SignedRequest> sr = device::sign_request(*u->key, u->device_id, method, base_url_, endpoint, fields,
                                                           SystemClock::instance().unix_now());
   if (!sr) co_return tl::unexpected(sr.error());
@@ -410,7 +484,7 @@ struct BrowserFlow {
 };
 
 // Entra's browser POSTs the authorize form.
-asio::awaitable<Result<BrowserFlow>> authorize(Connection* browser, const entra_sim::Tenant* tenant,
+asio::awaitable<Result<BrowserFlow>> authorize(BalancedConnection* browser, const entra_sim::Tenant* tenant,
                                                std::string client_id, std::string hint) {
   BrowserFlow f;
   f.nonce = random_token(24);
@@ -436,7 +510,7 @@ asio::awaitable<Result<BrowserFlow>> authorize(Connection* browser, const entra_
 }
 
 // One page long-poll: GET <wait>?seen=<view>. → the flow JSON.
-asio::awaitable<Result<json>> page_wait(Connection* browser, const Page* page, std::string seen) {
+asio::awaitable<Result<json>> page_wait(BalancedConnection* browser, const Page* page, std::string seen) {
   Headers h;
   h.emplace_back("Cookie", "avow_flow=" + page->cookie);
   h.emplace_back("Accept", "application/json");
@@ -451,7 +525,7 @@ asio::awaitable<Result<json>> page_wait(Connection* browser, const Page* page, s
 }
 
 // Waits as the page does until the sign-in is no longer pending (or, with `until_number`, shows a number).
-asio::awaitable<Result<json>> page_wait_until(Connection* browser, const Page* page, bool until_number) {
+asio::awaitable<Result<json>> page_wait_until(BalancedConnection* browser, const Page* page, bool until_number) {
   std::string seen = page->view;
   for (int i = 0; i < 20; ++i) {
     Result<json> j = co_await page_wait(browser, page, seen);
@@ -465,8 +539,8 @@ asio::awaitable<Result<json>> page_wait_until(Connection* browser, const Page* p
 }
 
 // The page submits its finish form. → the form_post's fields.
-asio::awaitable<Result<std::vector<std::pair<std::string, std::string>>>> finish(Connection* browser, const Page* page,
-                                                                                 std::string origin) {
+asio::awaitable<Result<std::vector<std::pair<std::string, std::string>>>> finish(BalancedConnection* browser,
+                                                                                 const Page* page, std::string origin) {
   Headers h;
   h.emplace_back("Content-Type", "application/x-www-form-urlencoded");
   h.emplace_back("Cookie", "avow_flow=" + page->cookie);
@@ -499,7 +573,7 @@ asio::awaitable<Result<std::vector<std::pair<std::string, std::string>>>> finish
 asio::awaitable<Status> World::setup_user(User* u, std::string hint) {
   Status enrolled = co_await enroll(u);
   if (!enrolled) co_return enrolled;
-  Connection browser(u->strand, endpoint_, next_source());
+  BalancedConnection browser(u->strand, endpoints_, &u->turn, next_source());
   Result<BrowserFlow> f = co_await authorize(&browser, &*tenant_, client_id_, std::move(hint));
   if (!f) co_return tl::unexpected(f.error());
   const Page& page = f->page;
@@ -641,7 +715,7 @@ asio::awaitable<void> World::device_loop(User* u) {
 asio::awaitable<Result<FlowRecord>> World::bound_flow(User* u, std::string hint) {
   u->slot = User::Slot{};
   const SteadyTime t0 = Steady::now();
-  Connection browser(u->strand, endpoint_, next_source());
+  BalancedConnection browser(u->strand, endpoints_, &u->turn, next_source());
   Result<BrowserFlow> f = co_await authorize(&browser, &*tenant_, client_id_, std::move(hint));
   if (!f) co_return tl::unexpected(f.error());
   const SteadyTime t_page = Steady::now();
@@ -690,7 +764,7 @@ asio::awaitable<Result<FlowRecord>> World::bound_flow(User* u, std::string hint)
 }
 
 asio::awaitable<Result<World::ParkedPage>> World::open_unbound_page(User* u, std::string hint) {
-  Connection browser(u->strand, endpoint_, next_source());
+  BalancedConnection browser(u->strand, endpoints_, &u->turn, next_source());
   Result<BrowserFlow> f = co_await authorize(&browser, &*tenant_, client_id_, std::move(hint));
   if (!f) co_return tl::unexpected(f.error());
   if (f->page.scan_url.empty()) co_return tl::unexpected(step_error("authorize", "expected a ScanCode page"));

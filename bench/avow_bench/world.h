@@ -3,11 +3,15 @@
 // directory, or an external one), an org and an integration, and users each with an enrolled, bound device.
 //
 //   asio::io_context ioc;  … threads running it …
-//   auto world = World::create(ioc, options);             // starts avowd, creates org + integration
+//   auto world = World::create(ioc, options);             // starts avowd (N nodes), creates org + integration
 //   (*world)->add_users(100, 10);                          // users 0..99 on 10 strands
 //   (*world)->setup_users(32);                             // enrol + first sign-in (ScanCode, bind) each
 //   (*world)->start_devices();                             // each device parks a GET /challenges long-poll
 //   auto r = co_await world->bound_flow(user, hint);       // one full EAM flow → its step times
+//
+// With options.nodes > 1 (on PostgreSQL, options.database_url) every request of a user — browser or phone —
+// goes to the next node in turn, as behind a load balancer without sticky sessions: the page's wait and the
+// device's answer always land on different nodes, so the cross-node wake-up is part of every flow.
 //
 // A flow and its user's device run on the user's strand; a user has at most one flow at a time (a new
 // sign-in cancels the user's pending one). Nothing here throws across its interface: failures are values.
@@ -55,6 +59,8 @@ struct WorldOptions {
   std::string tenant_key_file;              // Microsoft's RSA key (JWK); created when missing; empty → a fresh key
   std::size_t max_connections = 10'000;     // own avowd: limits.max_connections
   std::vector<std::string> server_env;      // own avowd: more NAME=value settings
+  std::size_t nodes = 1;                    // own avowd: this many nodes (more than 1 needs database_url)
+  std::string database_url;                 // own avowd: postgres://… shared by the nodes; empty → SQLite
   std::size_t sources = 4;                  // client source addresses 127.0.0.2 … 127.0.0.<sources+1>
   bool keep = false;                        // keep the temporary data directory
 };
@@ -77,8 +83,9 @@ struct User {
   std::optional<crypto::Jwk> key;  // the device's P-256 key
   std::string device_id;           // once enrolled
   asio::any_io_executor strand;
-  std::unique_ptr<Connection> poll;   // the device's long-poll connection
-  std::unique_ptr<Connection> calls;  // the device's other calls
+  std::size_t turn = 0;                       // the next node this user's requests go to (on `strand`)
+  std::unique_ptr<BalancedConnection> poll;   // the device's long-poll connection(s)
+  std::unique_ptr<BalancedConnection> calls;  // the device's other calls
   std::unique_ptr<asio::steady_timer> to_device, to_flow;
   // The flow in progress (touched only on `strand`).
   struct Slot {
@@ -126,24 +133,31 @@ class World {
   // A signed GET /challenges?wait=<seconds> for `user`'s device: the target and Authorization value.
   Result<std::pair<std::string, std::string>> signed_poll(const User& user, int wait_seconds) const;
 
+  // The first node (the public URL: the issuer, the devices' signed URLs, the page's Origin).
   const tcp::endpoint& endpoint() const { return endpoint_; }
   const std::string& base_url() const { return base_url_; }
   pid_t server_pid() const { return server_pid_; }
+  // Every node's address and pid (one entry for a single or external server; pid 0 when unknown).
+  const std::vector<tcp::endpoint>& node_endpoints() const { return endpoints_; }
+  const std::vector<pid_t>& server_pids() const { return server_pids_; }
   asio::io_context& ioc() { return ioc_; }
   // Rotates over the configured client source addresses.
   asio::ip::address next_source();
 
-  // One GET on a fresh connection, from a thread not running the io_context (blocks until answered).
-  Result<HttpResponse> get(std::string target);
+  // One GET to node `node` (0: the first) on a fresh connection, from a thread not running the io_context
+  // (blocks until answered).
+  Result<HttpResponse> get(std::string target, std::size_t node = 0);
 
   // GET /metrics: the value of the first sample named `metric` (no labels), or kNotFound.
   Result<double> metric(const std::string& metric);
+  // GET /metrics on `node`: the sum of every sample of `metric` (any labels), or kNotFound when it has none.
+  Result<double> metric_sum(const std::string& metric, std::size_t node);
 
  private:
   World(asio::io_context& ioc, WorldOptions options);
   Status start();
 
-  asio::awaitable<Result<nlohmann::json>> device_call(User* user, Connection* conn, std::string method,
+  asio::awaitable<Result<nlohmann::json>> device_call(User* user, BalancedConnection* conn, std::string method,
                                                       std::string endpoint, nlohmann::json fields, int expect);
   asio::awaitable<void> device_loop(User* user);
   asio::awaitable<Status> setup_user(User* user, std::string hint);
@@ -156,10 +170,12 @@ class World {
   std::thread keys_thread_;
   std::string temp_dir_;
   std::string keys_url_;
-  std::optional<ServerProcess> own_;
+  std::vector<ServerProcess> own_;
   pid_t server_pid_ = 0;
+  std::vector<pid_t> server_pids_;
   std::string base_url_;
   tcp::endpoint endpoint_;
+  std::vector<tcp::endpoint> endpoints_;
   std::string org_id_, client_id_, directory_id_, app_id_, issuer_;
   crypto::Jwks provider_keys_;
   std::vector<asio::any_io_executor> strands_;
