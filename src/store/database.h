@@ -136,8 +136,9 @@ struct PostgresOptions {
   std::chrono::milliseconds statement_timeout{30000};
   // Attempts of a write transaction before giving up on repeated conflicts (kUnavailable). Serializable
   // transactions of several nodes conflict far more often than SQLite's single writer waits, and a conflict
-  // costs only a short back-off, so the bound is generous: a sign-in must not fail for want of a retry.
-  int max_transaction_attempts = 20;
+  // costs only a short back-off, so the bound is generous (40 attempts back off for about 3 s in all): a
+  // sign-in must not fail for want of a retry.
+  int max_transaction_attempts = 40;
   // As SqliteOptions::on_transaction_retry.
   std::function<void(int attempt, const Error& error)> on_transaction_retry;
   // Prepared statements cached per connection.
@@ -164,7 +165,7 @@ struct DatabaseOptions {
   std::chrono::milliseconds busy_timeout{5000};        // SQLite only
   std::chrono::milliseconds connect_timeout{5000};     // PostgreSQL only
   std::chrono::milliseconds statement_timeout{30000};  // PostgreSQL only
-  int max_transaction_attempts = 0;                    // 0: the backend's default (SQLite 5, PostgreSQL 20)
+  int max_transaction_attempts = 0;                    // 0: the backend's default (SQLite 5, PostgreSQL 40)
   std::function<void(int attempt, const Error& error)> on_transaction_retry;
   bool create_if_missing = true;  // SQLite only
 };
