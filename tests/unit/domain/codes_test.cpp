@@ -60,13 +60,15 @@ class CodesTest : public testing::DomainTest {
 
   // A code that is none of the window's codes for `s` at now.
   std::string wrong_code(const CodeSecret& s) {
-    for (int n = 0;; ++n) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "%06d", n);
+    for (int n = 0; n < 1000; ++n) {
+      std::string candidate = std::to_string(n);
+      candidate.insert(0, 6 - candidate.size(), '0');
       bool in_window = false;
-      for (int k = -3; k <= 3; ++k) in_window = in_window || code_at(s, now() + k * kCodePeriodSeconds) == buf;
-      if (!in_window) return buf;
+      for (int k = -3; k <= 3; ++k) in_window = in_window || code_at(s, now() + k * kCodePeriodSeconds) == candidate;
+      if (!in_window) return candidate;
     }
+    ADD_FAILURE() << "no wrong code among 000000-000999";  // 7 window codes cannot cover 1000 candidates
+    return "";
   }
 
   Result<CodeVerdict> verify(const store::ChallengeRecord& c, std::string_view code) {
@@ -151,8 +153,10 @@ TEST_F(CodesTest, ARightCodeApprovesAndFinishAnswersOtp) {
   store::AuditQuery q;
   q.org_id = org_.id;
   q.limit = 500;
-  for (const auto& e : store::AuditRepo(db()).list(q).value())
-    EXPECT_EQ(e.details.find(code_at(s, now())), std::string::npos) << e.kind;
+  auto events = store::AuditRepo(db()).list(q);  // named: a range-for over a temporary's value() dangles
+  ASSERT_TRUE(events.has_value());
+  ASSERT_FALSE(events->empty());
+  for (const auto& e : *events) EXPECT_EQ(e.details.find(code_at(s, now())), std::string::npos) << e.kind;
 }
 
 TEST_F(CodesTest, APushApprovalStillFinishesAsSwk) {
