@@ -159,21 +159,24 @@ Result<VerifiedRequest> verify_device_request(const SignedRequest& request, KeyM
   out.iat = signed_at;
 
   const std::string subject = mode == KeyMode::kDevice ? out.device_id : "enroll:" + key->thumbprint();
-  if (Status recorded = record_jti(subject, out.jti, signed_at); !recorded) {
-    switch (recorded.error().code) {
-      case ErrorCode::kAlreadyExists:
-      case ErrorCode::kConflict:
-        return refuse(kReplay);
-      case ErrorCode::kExpired:
-        return refuse(kIat);
-      case ErrorCode::kInvalidArgument:
-        return refuse(kJti);
-      default:
-        return tl::unexpected(recorded.error());
-    }
-  }
+  if (Status recorded = record_jti(subject, out.jti, signed_at); !recorded)
+    return tl::unexpected(jti_refusal(recorded.error()));
   out.payload = std::move(payload);
   return out;
+}
+
+Error jti_refusal(const Error& error) {
+  switch (error.code) {
+    case ErrorCode::kAlreadyExists:
+    case ErrorCode::kConflict:
+      return refuse(kReplay).value();
+    case ErrorCode::kExpired:
+      return refuse(kIat).value();
+    case ErrorCode::kInvalidArgument:
+      return refuse(kJti).value();
+    default:
+      return error;
+  }
 }
 
 std::optional<std::string> claimed_device_id(const SignedRequest& request) {

@@ -106,6 +106,12 @@ Result<VerifiedRequest> verify_device_request(const SignedRequest& request, KeyM
                                               const JtiRecorder& record_jti, const Clock& clock,
                                               const VerifyOptions& options = {});
 
+// The refusal verify_device_request gives when `record_jti` fails with `error`: kUnauthenticated naming the
+// rule for a replay (kAlreadyExists, kConflict), an iat out of the window (kExpired) or a malformed jti
+// (kInvalidArgument); any other error is returned unchanged. For callers that pass a recorder which only
+// remembers the jti and record it themselves afterwards (in the transaction of the call's own work).
+Error jti_refusal(const Error& error);
+
 // The device id a request claims (its JWS header "kid"), read WITHOUT verifying anything: only for work
 // that is safe on a false claim, such as subscribing to the device's wake-ups before the request is
 // verified. nullopt when the request carries no readable kid.

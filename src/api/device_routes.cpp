@@ -58,9 +58,31 @@ SignedRequest parts_of(const Request& r) {
   return SignedRequest{r.method, r.target, r.body, r.header("content-type"), r.header("authorization")};
 }
 
+// A signed request's jti, verified but not yet recorded: the caller records it in the transaction of the
+// call's own work (one commit instead of two), with record_jti_in().
+struct DeferredJti {
+  std::string subject;
+  std::string jti;
+  std::int64_t iat = 0;
+};
+
+// Writes the device's last_seen_at when it is older than touch_interval. A failure is only logged.
+void touch_if_due(Context& ctx, store::Db& db, const VerifiedRequest& caller) {
+  const Clock& clock = *ctx.deps.clock;
+  const std::int64_t now = clock.unix_now();
+  if (!caller.last_seen_at || now - *caller.last_seen_at >= ctx.deps.touch_interval.count()) {
+    if (Status touched = domain::DeviceService(db, clock).touch(caller.device_id); !touched)
+      log::warn("device api: last_seen_at not recorded",
+                {{"device_id", caller.device_id}, {"error", touched.error().message}});
+  }
+}
+
 // The authenticated caller, or the response refusing it. Runs on a worker (it reads and writes the
-// database). A device's last_seen_at is written at most once per touch_interval.
-tl::expected<VerifiedRequest, Response> authenticate(Context& ctx, store::Db& db, const Request& req, KeyMode mode) {
+// database). A device's last_seen_at is written at most once per touch_interval. With `deferred`, the jti
+// is only remembered there (and last_seen_at left alone): the caller must record_jti_in() it before doing
+// anything on the request's behalf, and touch_if_due() once it is recorded.
+tl::expected<VerifiedRequest, Response> authenticate(Context& ctx, store::Db& db, const Request& req, KeyMode mode,
+                                                     DeferredJti* deferred = nullptr) {
   const Clock& clock = *ctx.deps.clock;
   const std::int64_t window = ctx.deps.iat_window_seconds;
   const DeviceKeyLookup lookup = [&ctx, &db, &clock](std::string_view id) -> Result<DeviceKey> {
@@ -74,8 +96,12 @@ tl::expected<VerifiedRequest, Response> authenticate(Context& ctx, store::Db& db
     }
     return DeviceKey{std::move(*key), device->status == store::DeviceStatus::kActive, device->last_seen_at};
   };
-  const JtiRecorder record = [&db, &clock, window](std::string_view subject, std::string_view jti,
-                                                   std::int64_t iat) -> Status {
+  const JtiRecorder record = [&db, &clock, window, deferred](std::string_view subject, std::string_view jti,
+                                                             std::int64_t iat) -> Status {
+    if (deferred) {
+      *deferred = DeferredJti{std::string(subject), std::string(jti), iat};
+      return ok();
+    }
     return domain::accept_device_request(db, clock, subject, jti, iat, window);
   };
   VerifyOptions options;
@@ -87,15 +113,20 @@ tl::expected<VerifiedRequest, Response> authenticate(Context& ctx, store::Db& db
     log::info("device api: request refused", {{"request_id", req.request_id}, {"reason", verified.error().message}});
     return tl::unexpected(api_error(401, "invalid_signature", verified.error().message));
   }
-  if (mode == KeyMode::kDevice) {
-    const std::int64_t now = clock.unix_now();
-    if (!verified->last_seen_at || now - *verified->last_seen_at >= ctx.deps.touch_interval.count()) {
-      if (Status touched = domain::DeviceService(db, clock).touch(verified->device_id); !touched)
-        log::warn("device api: last_seen_at not recorded",
-                  {{"device_id", verified->device_id}, {"error", touched.error().message}});
-    }
-  }
+  if (mode == KeyMode::kDevice && !deferred) touch_if_due(ctx, db, *verified);
   return std::move(*verified);
+}
+
+// Records a deferred jti in `tx` (see authenticate). The refusal response for a replayed or stale request
+// as verify_device_request gives it; nullopt when recorded. A database failure is returned as an error.
+Result<std::optional<Response>> record_jti_in(Context& ctx, store::Db& tx, const Request& req, const DeferredJti& jti) {
+  Status recorded =
+      domain::accept_device_request(tx, *ctx.deps.clock, jti.subject, jti.jti, jti.iat, ctx.deps.iat_window_seconds);
+  if (recorded) return std::optional<Response>();
+  Error e = jti_refusal(recorded.error());
+  if (e.code != ErrorCode::kUnauthenticated) return tl::unexpected(std::move(e));
+  log::info("device api: request refused", {{"request_id", req.request_id}, {"reason", e.message}});
+  return std::optional<Response>(api_error(401, "invalid_signature", e.message));
 }
 
 // A string field of the payload, or nullptr when absent or not a string.
@@ -245,12 +276,43 @@ Response pending_work(Context& ctx, const Request& req, const std::string& devic
   return pending_response(ctx, **conn, device_id, req);
 }
 
+// The answer itself, for an authenticated caller whose jti is recorded in `tx`.
+Outcome answer_in(Context& ctx, store::Db& tx, const Request& req, const VerifiedRequest* caller);
+
+// The jti and the decision commit together: one write transaction per answer. The signature is checked
+// before it opens, so the write lock is never held across the ECDSA verification.
 Outcome answer_work(Context& ctx, const Request& req) {
   Result<store::Connection> conn = ctx.deps.database->connection();
   if (!conn) return {server_failure(conn.error(), req), {}};
   store::Db& db = **conn;
-  auto caller = authenticate(ctx, db, req, KeyMode::kDevice);
+  DeferredJti jti;
+  auto caller = authenticate(ctx, db, req, KeyMode::kDevice, &jti);
   if (!caller) return {std::move(caller.error()), {}};
+  Outcome out;
+  bool recorded = false;
+  Status st = db.transaction([&](store::Db& tx) -> Status {
+    recorded = false;
+    Result<std::optional<Response>> refused = record_jti_in(ctx, tx, req, jti);
+    if (!refused) return tl::unexpected(refused.error());
+    if (*refused) {
+      out = Outcome{std::move(**refused), {}};
+      return ok();
+    }
+    recorded = true;
+    out = answer_in(ctx, tx, req, &*caller);
+    // A database failure rolls the jti back with the rest: the device may send the answer again.
+    if (out.response.status >= 500) return fail(ErrorCode::kUnavailable, "the answer could not be recorded");
+    return ok();
+  });
+  if (!st) {
+    if (out.response.status >= 500) return out;
+    return {server_failure(st.error(), req), {}};
+  }
+  if (recorded) touch_if_due(ctx, db, *caller);
+  return out;
+}
+
+Outcome answer_in(Context& ctx, store::Db& db, const Request& req, const VerifiedRequest* caller) {
   const json& p = caller->payload;
 
   const std::string_view id = req.param("id").value_or("");

@@ -311,16 +311,7 @@ Response authorize_blocking(const EntraRouteDeps& d, const AuthorizeInput& in) {
   const std::int64_t now = d.clock->unix_now();
   const std::int64_t replay_until =
       std::max(now, hint->issued_at) + d.timing.hint_max_age.count() + d.timing.hint_clock_skew.count();
-  Result<bool> first_use = store::UsedHintRepo(**conn).record_once(
-      crypto::hex_encode(crypto::sha256(req->id_token_hint)) + req->nonce, replay_until);
-  if (!first_use) {
-    log::error("entra authorize: replay check failed", {{"error", first_use.error().message}});
-    return temporarily_unavailable(*req);
-  }
-  if (!*first_use) {
-    log::warn("entra authorize: hint replayed", {{"integration_id", integration.id}});
-    return invalid_request("id_token_hint was already used");
-  }
+  const std::string hint_key = crypto::hex_encode(crypto::sha256(req->id_token_hint)) + req->nonce;
 
   const std::string flow_secret = random_token(32);
   domain::SignInRequest sr;
@@ -336,8 +327,40 @@ Response authorize_blocking(const EntraRouteDeps& d, const AuthorizeInput& in) {
   sr.hint_sub = hint->subject;
   sr.response_params = response_params(*req);
   sr.flow_secret_hash = secret_hash(flow_secret);
-  domain::SignInService flows = sign_in_service(**conn, d);
-  Result<domain::SignInStart> start = flows.begin(sr);
+  // The replay record and the sign-in share one transaction (one commit instead of two). A refused
+  // sign-in still commits both (the refusal's audit event is the domain's to keep); only a database
+  // failure rolls the hint back with the rest, so Entra's retry of the same hint is not taken for a replay.
+  std::optional<Result<domain::SignInStart>> started;
+  bool replayed = false;
+  bool replay_check_failed = false;
+  Status recorded = (*conn)->transaction([&](store::Db& tx) -> Status {
+    started.reset();
+    replayed = false;
+    replay_check_failed = false;
+    Result<bool> first_use = store::UsedHintRepo(tx).record_once(hint_key, replay_until);
+    if (!first_use) {
+      replay_check_failed = true;
+      return tl::unexpected(first_use.error());
+    }
+    if (!*first_use) {
+      replayed = true;
+      return ok();
+    }
+    started.emplace(sign_in_service(tx, d).begin(sr));
+    if (!*started &&
+        (started->error().code == ErrorCode::kUnavailable || started->error().code == ErrorCode::kInternal))
+      return tl::unexpected(started->error());
+    return ok();
+  });
+  if (!recorded && (replay_check_failed || !started)) {
+    log::error("entra authorize: replay check failed", {{"error", recorded.error().message}});
+    return temporarily_unavailable(*req);
+  }
+  if (replayed) {
+    log::warn("entra authorize: hint replayed", {{"integration_id", integration.id}});
+    return invalid_request("id_token_hint was already used");
+  }
+  Result<domain::SignInStart> start = recorded ? std::move(*started) : tl::unexpected(recorded.error());
   if (!start) {
     const Error& e = start.error();
     log::warn("entra authorize: sign-in refused",

@@ -406,6 +406,30 @@ TEST_F(DeviceRoutesTest, AnswerRefusals) {
   EXPECT_EQ(late.body["error"], "expired");
 }
 
+// The answer's jti is recorded in the answer's own transaction: a replay is refused before it decides
+// anything, and an answer refused by the domain (already decided) still spends its jti.
+TEST_F(DeviceRoutesTest, AReplayedAnswerIs401AndARefusedOneSpendsItsJti) {
+  auto [phone, challenge_id] = bound_phone(new_id());
+  Reply list = call(phone, "GET", "/challenges");
+  ASSERT_EQ(list.body["challenges"].size(), 1u);
+  const json pushed = list.body["challenges"][0];
+  const std::string path = "/challenges/" + challenge_id + "/answer";
+  const device::SignedRequest deny = sign(phone, "POST", path, answer_fields(pushed, "deny", std::nullopt));
+  Reply first = send(deny);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.body["state"], "denied");
+  Reply replay = send(deny);
+  EXPECT_EQ(replay.status, 401);
+  EXPECT_EQ(replay.body["error_description"], "jti was used before");
+  EXPECT_EQ(challenge(challenge_id).state, store::ChallengeState::kDenied);
+
+  const device::SignedRequest late = sign(phone, "POST", path, answer_fields(pushed, "deny", std::nullopt));
+  EXPECT_EQ(send(late).status, 409);
+  Reply late_again = send(late);
+  EXPECT_EQ(late_again.status, 401);
+  EXPECT_EQ(late_again.body["error_description"], "jti was used before");
+}
+
 TEST_F(DeviceRoutesTest, ScanRefusals) {
   Phone phone = enroll();
   // Unknown, used and expired codes get the same answer.

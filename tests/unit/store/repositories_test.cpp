@@ -407,6 +407,22 @@ TEST_P(RepoTest, PendingChallengesForADevice) {
   EXPECT_EQ(left->front().id, admin_signin.id);
 }
 
+// A challenge that names both a user bound to the device and the device's admin comes once, not twice.
+TEST_P(RepoTest, APendingChallengeReachingADeviceTwoWaysIsListedOnce) {
+  ChallengeRepo challenges(db());
+  ASSERT_TRUE(
+      BindingRepo(db()).create(BindingRecord{new_id(), s_.user.id, s_.device.id, BindingStatus::kActive, kT0, {}}));
+  AdminRecord a{new_id(), s_.org.id, "Grace", "g@x", AdminRole::kOwner, s_.device.id, kT0, {}};
+  ASSERT_TRUE(AdminRepo(db()).create(a));
+  ChallengeRecord both = make_challenge(s_.org.id, s_.user.id, s_.integration.id);
+  both.admin_id = a.id;
+  ASSERT_TRUE(challenges.create(both));
+  auto pending = challenges.list_pending_for_device(s_.device.id, kT0);
+  ASSERT_TRUE(pending) << pending.error().message;
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ(pending->front().id, both.id);
+}
+
 TEST_P(RepoTest, PendingChallengesForADeviceAcrossOrgsOldestFirstAndBounded) {
   ChallengeRepo challenges(db());
   BindingRepo bindings(db());
