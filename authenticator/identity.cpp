@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "authenticator/device.h"
+#include "authenticator/private_file.h"
 #include "crypto/otp.h"
 
 namespace avow::device {
@@ -34,25 +35,6 @@ Result<std::string> required_string(const json& doc, const char* member, const s
                 file + " is corrupt: \"" + member + "\" is missing or not a non-empty string");
   return it->get<std::string>();
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
 
 Result<DeviceIdentity> parse_document(const json& doc, const std::string& what) {
   if (!doc.is_object()) return fail(ErrorCode::kInvalidArgument, what + " is corrupt: not a JSON object");
@@ -87,28 +69,6 @@ Result<DeviceIdentity> parse_document(const json& doc, const std::string& what) 
   if (!key->is_private() || key->type() != crypto::KeyType::kEcP256)
     return fail(ErrorCode::kInvalidArgument, what + " is corrupt: the key is not a private EC P-256 key");
   return DeviceIdentity{std::move(*server), std::move(*device_id), std::move(*name), std::move(*key)};
-}
-
-Status fsync_directory(const std::filesystem::path& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0 || ::fsync(fd.get()) != 0)
-    return fail(ErrorCode::kUnavailable, "cannot sync the directory " + dir.string() + ": " + errno_text(errno));
-  return ok();
-}
-
-Status ensure_home(const std::filesystem::path& home) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(home, ec)) return ok();
-  if (home.has_parent_path() && !home.parent_path().empty()) {
-    std::filesystem::create_directories(home.parent_path(), ec);
-    if (ec) return fail(ErrorCode::kUnavailable, "cannot create " + home.parent_path().string() + ": " + ec.message());
-  }
-  // 0700 from the start: the directory holds the private key.
-  if (::mkdir(home.c_str(), 0700) != 0 && errno != EEXIST)
-    return fail(ErrorCode::kUnavailable, "cannot create " + home.string() + ": " + errno_text(errno));
-  if (!std::filesystem::is_directory(home, ec))
-    return fail(ErrorCode::kUnavailable, home.string() + " exists and is not a directory");
-  return ok();
 }
 
 std::string lowercase(std::string_view s) {
@@ -166,65 +126,6 @@ Result<std::string> read_private_file(const std::filesystem::path& path, const s
   return text;
 }
 
-// Writes `text` to `home`/`name` atomically: `home` is created 0700 when missing, the text goes to a 0600
-// temporary file in `home` that is fsynced and then renamed over (or, without `overwrite`, linked to) the
-// file, so a crash leaves the old file or the new one, never half of one. Without `overwrite` an existing
-// file is kAlreadyExists ("<path> " + `exists_message`).
-Status write_private_file(const std::filesystem::path& home, const std::string& name, const std::string& text,
-                          bool overwrite, const std::string& exists_message) {
-  AVOW_TRY(ensure_home(home));
-  const std::filesystem::path final_path = home / name;
-  if (!overwrite && ::access(final_path.c_str(), F_OK) == 0)
-    return fail(ErrorCode::kAlreadyExists, final_path.string() + " " + exists_message);
-
-  std::string tmpl = (home / ("." + name + ".XXXXXX")).string();
-  Fd fd(::mkstemp(tmpl.data()));  // mkstemp creates the file 0600
-  if (fd.get() < 0)
-    return fail(ErrorCode::kUnavailable, "cannot create a file in " + home.string() + ": " + errno_text(errno));
-  const std::string tmp = tmpl;
-  auto cleanup = [&] { ::unlink(tmp.c_str()); };
-
-  if (::fchmod(fd.get(), 0600) != 0) {
-    cleanup();
-    return fail(ErrorCode::kUnavailable, "cannot set the mode of " + tmp + ": " + errno_text(errno));
-  }
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t n = ::write(fd.get(), text.data() + written, text.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      cleanup();
-      return fail(ErrorCode::kUnavailable, "cannot write " + tmp + ": " + errno_text(err));
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) {
-    const int err = errno;
-    cleanup();
-    return fail(ErrorCode::kUnavailable, "cannot sync " + tmp + ": " + errno_text(err));
-  }
-
-  if (overwrite) {
-    if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-      const int err = errno;
-      cleanup();
-      return fail(ErrorCode::kUnavailable,
-                  "cannot rename " + tmp + " to " + final_path.string() + ": " + errno_text(err));
-    }
-  } else {
-    // link() fails with EEXIST instead of replacing: no window in which another writer's file is lost.
-    if (::link(tmp.c_str(), final_path.c_str()) != 0) {
-      const int err = errno;
-      cleanup();
-      if (err == EEXIST) return fail(ErrorCode::kAlreadyExists, final_path.string() + " " + exists_message);
-      return fail(ErrorCode::kUnavailable, "cannot create " + final_path.string() + ": " + errno_text(err));
-    }
-    cleanup();
-  }
-  return fsync_directory(home);
-}
-
 constexpr std::string_view kAccountsFormat = "avow-accounts";
 constexpr int kAccountsVersion = 1;
 constexpr std::size_t kMaxAccounts = 256;
@@ -269,8 +170,10 @@ Result<DeviceIdentity> DeviceIdentity::load(const std::filesystem::path& home) {
 Status DeviceIdentity::save(const std::filesystem::path& home, bool overwrite) const {
   auto doc = to_json();
   if (!doc) return tl::unexpected(doc.error());
-  return write_private_file(home, std::string(kIdentityFileName), doc->dump(2) + "\n", overwrite,
-                            "already holds a device identity; refusing to replace it (use --force)");
+  return write_private_file(
+      file_path(home), doc->dump(2) + "\n",
+      PrivateWrite{.overwrite = overwrite,
+                   .exists_message = "already holds a device identity; refusing to replace it (use --force)"});
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -406,7 +309,7 @@ Result<AccountBook> AccountBook::load(const std::filesystem::path& home) {
 Status AccountBook::save(const std::filesystem::path& home) const {
   auto doc = to_json();
   if (!doc) return tl::unexpected(doc.error());
-  return write_private_file(home, std::string(kAccountsFileName), doc->dump(2) + "\n", /*overwrite=*/true, "");
+  return write_private_file(home / std::string(kAccountsFileName), doc->dump(2) + "\n");
 }
 
 void AccountBook::upsert(const Account& account) {

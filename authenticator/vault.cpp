@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "authenticator/private_file.h"
+
 namespace avow::device {
 namespace {
 
@@ -63,20 +65,6 @@ void wipe(std::string& s) {
   if (!s.empty()) sodium_memzero(s.data(), s.size());
   s.clear();
 }
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // The derived key, wiped when it goes.
 struct Key {
@@ -341,27 +329,6 @@ Result<std::string> seal(const std::vector<VaultEntry>& entries, const KdfParams
   return out;
 }
 
-Status ensure_home(const std::filesystem::path& home) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(home, ec)) return ok();
-  if (home.has_parent_path() && !home.parent_path().empty()) {
-    std::filesystem::create_directories(home.parent_path(), ec);
-    if (ec) return fail(ErrorCode::kUnavailable, "cannot create " + home.parent_path().string() + ": " + ec.message());
-  }
-  if (::mkdir(home.c_str(), 0700) != 0 && errno != EEXIST)
-    return fail(ErrorCode::kUnavailable, "cannot create " + home.string() + ": " + errno_text(errno));
-  if (!std::filesystem::is_directory(home, ec))
-    return fail(ErrorCode::kUnavailable, home.string() + " exists and is not a directory");
-  return ok();
-}
-
-Status fsync_directory(const std::filesystem::path& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0 || ::fsync(fd.get()) != 0)
-    return fail(ErrorCode::kUnavailable, "cannot sync the directory " + dir.string() + ": " + errno_text(errno));
-  return ok();
-}
-
 // Temporary files of writes that never reached their rename (a crash, a full disk): only called under the lock,
 // when no other write can be in flight.
 void remove_stale_temporaries(const std::filesystem::path& home) {
@@ -370,35 +337,6 @@ void remove_stale_temporaries(const std::filesystem::path& home) {
     const std::string name = item.path().filename().string();
     if (name.rfind(kTempPrefix, 0) == 0) std::filesystem::remove(item.path(), ec);
   }
-}
-
-// Writes `data` to a new file in `home` and renames it over `target`.
-Status write_atomically(const std::filesystem::path& home, const std::filesystem::path& target, std::string_view data,
-                        const std::function<bool()>& before_rename) {
-  std::string tmpl = (home / (std::string(kTempPrefix) + "XXXXXX")).string();
-  Fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));  // mode 0600
-  if (fd.get() < 0)
-    return fail(ErrorCode::kUnavailable,
-                "cannot create a temporary file in " + home.string() + ": " + errno_text(errno));
-  auto give_up = [&](const std::string& what) {
-    const int err = errno;
-    ::unlink(tmpl.c_str());
-    return fail(ErrorCode::kUnavailable, what + ": " + errno_text(err));
-  };
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return give_up("cannot write " + tmpl);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) return give_up("cannot sync " + tmpl);
-  if (before_rename && !before_rename())
-    return fail(ErrorCode::kInternal, "the write of " + target.string() + " was stopped before the rename");
-  if (::rename(tmpl.c_str(), target.c_str()) != 0) return give_up("cannot rename " + tmpl + " to " + target.string());
-  return fsync_directory(home);
 }
 
 }  // namespace
@@ -440,7 +378,7 @@ Status Vault::update(std::string_view passphrase, const std::function<Status(std
                      bool* created) {
   if (created != nullptr) *created = false;
   AVOW_TRY(check_passphrase(passphrase));
-  AVOW_TRY(ensure_home(home_));
+  AVOW_TRY(ensure_private_dir(home_));
   const std::filesystem::path lock_path = home_ / (std::string(kVaultFileName) + ".lock");
   Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (lock.get() < 0)
@@ -470,7 +408,8 @@ Status Vault::update(std::string_view passphrase, const std::function<Status(std
                 "the vault holds at most " + std::to_string(kMaxVaultEntries) + " accounts");
   auto sealed = seal(vault.entries, vault.kdf, vault.salt, vault.key);
   if (!sealed) return tl::unexpected(sealed.error());
-  AVOW_TRY(write_atomically(home_, file_, *sealed, options_.before_rename));
+  AVOW_TRY(write_private_file(
+      file_, *sealed, PrivateWrite{.temp_prefix = std::string(kTempPrefix), .before_rename = options_.before_rename}));
   if (created != nullptr) *created = !opened;
   return ok();
 }
