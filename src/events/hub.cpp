@@ -1,6 +1,6 @@
 #include "events/hub.h"
 
-#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -63,26 +63,26 @@ std::size_t Hub::notify(std::string_view topic) {
   return notify_local(topic);
 }
 
+// Wake-ups are posted while `mu_` is held, and no reference to a State is kept outside `topics_` and the
+// posted handlers: a State (its timer and executor) must never outlive its io_context, and a subscriber that
+// has unsubscribed (which it must before its io_context goes away) is then out of reach. A handler still queued
+// when the io_context is destroyed is destroyed by the io_context's own shutdown, while its services exist.
 std::size_t Hub::notify_local(std::string_view topic) {
-  std::vector<std::shared_ptr<Subscription::State>> woken;
-  {
-    std::lock_guard lock(mu_);
-    auto it = topics_.find(std::string(topic));
-    if (it == topics_.end()) return 0;
-    woken = it->second;
-  }
-  wake(woken);
-  return woken.size();
+  std::lock_guard lock(mu_);
+  auto it = topics_.find(std::string(topic));
+  if (it == topics_.end()) return 0;
+  wake(it->second);
+  return it->second.size();
 }
 
 std::size_t Hub::notify_all() {
-  std::vector<std::shared_ptr<Subscription::State>> woken;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [topic, states] : topics_) woken.insert(woken.end(), states.begin(), states.end());
+  std::lock_guard lock(mu_);
+  std::size_t n = 0;
+  for (const auto& [topic, states] : topics_) {
+    wake(states);
+    n += states.size();
   }
-  wake(woken);
-  return woken.size();
+  return n;
 }
 
 void Hub::set_forwarder(Forwarder forwarder) {
@@ -94,8 +94,9 @@ void Hub::set_forwarder(Forwarder forwarder) {
 void Hub::wake(const std::vector<std::shared_ptr<Subscription::State>>& states) {
   for (const auto& s : states) {
     s->pending.store(true, std::memory_order_release);
-    // The timer belongs to the waiter's executor: cancel it there, never from this thread.
-    asio::dispatch(s->executor, [s] { s->timer.cancel(); });
+    // The timer belongs to the waiter's executor: cancel it there, never from this thread. Posted, never run
+    // inline: this runs under `mu_`.
+    asio::post(s->executor, [s] { s->timer.cancel(); });
   }
 }
 

@@ -99,6 +99,7 @@ class Hub {
  private:
   friend class Subscription;
   void unsubscribe(const std::string& topic, const Subscription::State* state);
+  // Posts a wake-up to each of `states`; call with `mu_` held.
   static void wake(const std::vector<std::shared_ptr<Subscription::State>>& states);
 
   mutable std::mutex mu_;
