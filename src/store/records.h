@@ -93,6 +93,7 @@ struct IntegrationRecord {
   IntegrationStatus status = IntegrationStatus::kEnabled;
   UnixTime created_at = 0;
   std::optional<UnixTime> last_success_at;
+  std::optional<UnixTime> deleted_at;  // schema v3: deleted from the dashboard; refuses sign-ins, kept for the audit
 };
 
 // An Entra user, keyed on (org, tid, oid).
@@ -193,6 +194,7 @@ struct ScanCodeRecord {
   UnixTime expires_at = 0;
   std::optional<UnixTime> consumed_at;
   std::optional<std::string> consumed_by_device;
+  std::optional<UnixTime> claimed_at;  // schema v3: the browser that showed it exchanged it for a session (once)
 };
 
 struct AuditEventRecord {
@@ -221,6 +223,27 @@ struct SessionRecord {
   UnixTime absolute_expires_at = 0;
   std::optional<UnixTime> revoked_at;
   std::string csrf_secret;
+  std::optional<UnixTime> reauthenticated_at;  // schema v3: the admin last proved presence (a push) at
+};
+
+// An org's sign-in settings (schema v3), edited on the dashboard. The domain validates and applies them
+// (domain/settings.h); an org without a row uses the defaults there.
+struct OrgSettingsRecord {
+  std::string org_id;
+  int challenge_ttl_seconds = 120;
+  int number_digits = 2;
+  int max_pushes_per_hour = 20;   // new sign-in requests (pushes) per user per rolling hour
+  int lockout_max_failures = 5;   // wrong-number answers before the user is locked
+  int code_lockout_threshold = 10;
+  UnixTime updated_at = 0;
+};
+
+// What the users list filters on (dashboard search).
+struct UserQuery {
+  std::string text;                   // substring of UPN or display name, case-insensitive; empty: all
+  std::optional<UserStatus> status;   // none: any
+  int limit = 50;                     // clamped to [1, 500]
+  int offset = 0;
 };
 
 // A token-signing key, with the same fields as crypto::SigningKeyRecord in plain types (the server adapts

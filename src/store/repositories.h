@@ -38,6 +38,7 @@ class OrgRepo {
   Result<std::vector<OrgRecord>> list(int limit = 100, int offset = 0);
   // kNotFound when there is no such org.
   Status rename(std::string_view id, std::string_view name);
+  Result<std::int64_t> count();
 
  private:
   Db& db_;
@@ -50,6 +51,8 @@ class AdminRepo {
   Result<AdminRecord> get(std::string_view id);
   Result<std::optional<AdminRecord>> find_by_email(std::string_view org_id, std::string_view email);
   Result<std::optional<AdminRecord>> find_by_device(std::string_view device_id);
+  // Every admin (any org, enabled or not) with this email, oldest first.
+  Result<std::vector<AdminRecord>> find_by_email_any_org(std::string_view email);
   Result<std::vector<AdminRecord>> list_by_org(std::string_view org_id);
   // Admins of `org_id` with role owner and not disabled.
   Result<std::int64_t> count_active_owners(std::string_view org_id);
@@ -72,7 +75,10 @@ class IntegrationRepo {
   Status create(const IntegrationRecord& integration);
   Result<IntegrationRecord> get(std::string_view id);
   Result<std::optional<IntegrationRecord>> find_by_client_id(std::string_view client_id);
+  // Not deleted, oldest first.
   Result<std::vector<IntegrationRecord>> list_by_org(std::string_view org_id);
+  // CAS not deleted → deleted at `at`.
+  Result<bool> mark_deleted(std::string_view id, UnixTime at);
   // Rewrites the editable settings (name, directory_id, app_id, cloud, claim, guest policy and tenants) of
   // the row with `integration.id`; id, org, client_id, status and times are left alone. kNotFound if absent.
   Status update_settings(const IntegrationRecord& integration);
@@ -95,6 +101,9 @@ class UserRepo {
                                                      std::string_view object_id);
   // Ordered by creation, oldest first.
   Result<std::vector<UserRecord>> list_by_org(std::string_view org_id, int limit = 100, int offset = 0);
+  // The users of `org_id` matching `query`, ordered by UPN then id; and how many match in all.
+  Result<std::vector<UserRecord>> search(std::string_view org_id, const UserQuery& query);
+  Result<std::int64_t> count_matching(std::string_view org_id, const UserQuery& query);
   // kNotFound when there is no such user.
   Status update_profile(std::string_view id, std::string_view upn, std::string_view display_name, bool is_guest);
   // CAS active → locked, stamping locked_at.
@@ -136,6 +145,8 @@ class DeviceRepo {
   Result<std::vector<DeviceRecord>> list_for_org(std::string_view org_id, int limit = 100, int offset = 0);
   // Active devices with an active binding to `user_id`.
   Result<std::vector<DeviceRecord>> list_active_for_user(std::string_view user_id);
+  // How many active bindings the device has to users of orgs other than `org_id`.
+  Result<std::int64_t> count_bindings_outside_org(std::string_view device_id, std::string_view org_id);
   // CAS active → revoked at `at`.
   Result<bool> revoke(std::string_view id, UnixTime at);
   // The following return kNotFound when there is no such device.
@@ -164,6 +175,8 @@ class BindingRepo {
   // Revokes every active binding of the device / user; returns how many changed.
   Result<std::int64_t> revoke_all_for_device(std::string_view device_id, UnixTime at);
   Result<std::int64_t> revoke_all_for_user(std::string_view user_id, UnixTime at);
+  // Revokes the device's active bindings to users of `org_id`; returns how many changed.
+  Result<std::int64_t> revoke_for_device_in_org(std::string_view device_id, std::string_view org_id, UnixTime at);
 
  private:
   Db& db_;
@@ -212,6 +225,10 @@ class ChallengeRepo {
   Result<bool> extend_pending(std::string_view id, UnixTime expires_at, UnixTime now);
   // Every pending challenge with expires_at <= now becomes expired; returns how many.
   Result<std::int64_t> expire_due(UnixTime now);
+  // The user's challenges, newest first, at most `limit` (clamped to [1, 100]).
+  Result<std::vector<ChallengeRecord>> list_for_user(std::string_view user_id, int limit = 20);
+  // Challenges of `user_id` created at or after `since` (any state): the push rate limit.
+  Result<std::int64_t> count_for_user_since(std::string_view user_id, UnixTime since);
   // Sets completed_at on a challenge that is no longer pending and has not completed: true exactly once.
   Result<bool> mark_completed(std::string_view id, UnixTime at);
 
@@ -229,6 +246,8 @@ class ScanCodeRepo {
   Result<bool> consume(std::string_view id, const std::optional<std::string>& device_id, UnixTime at);
   // CAS active → expired (a code withdrawn early, or one found past its time).
   Result<bool> expire(std::string_view id);
+  // CAS consumed and not yet claimed → claimed at `at`: true exactly once per code.
+  Result<bool> claim(std::string_view id, UnixTime at);
   // Active codes of `purpose` tied to `challenge_id` and unexpired at `now`, newest first.
   Result<std::vector<ScanCodeRecord>> list_active_for_challenge(std::string_view challenge_id, ScanCodePurpose purpose,
                                                                 UnixTime now);
@@ -272,7 +291,10 @@ struct AuditQuery {
   std::optional<std::string> integration_id;
   std::optional<std::string> kind;
   std::optional<std::int64_t> before_id;  // keyset paging: events with id < before_id
-  int limit = 50;                         // clamped to [1, 500]
+  std::optional<std::string> kind_prefix;  // events whose kind starts with this (e.g. "signin.")
+  std::optional<UnixTime> from;            // at >= from
+  std::optional<UnixTime> to;              // at < to
+  int limit = 50;                          // clamped to [1, 500]
 };
 
 class AuditRepo {
@@ -300,8 +322,23 @@ class SessionRepo {
   // CAS not revoked → revoked.
   Result<bool> revoke(std::string_view id_hash, UnixTime at);
   Result<std::int64_t> revoke_all_for_admin(std::string_view admin_id, UnixTime at);
+  // Stamps reauthenticated_at on a live (not revoked) session. False when revoked or absent.
+  Result<bool> mark_reauthenticated(std::string_view id_hash, UnixTime at);
   // Deletes sessions past either expiry, or revoked, before `now`; returns how many.
   Result<std::int64_t> purge_expired(UnixTime now);
+
+ private:
+  Db& db_;
+};
+
+// An org's sign-in settings (schema v3).
+class OrgSettingsRepo {
+ public:
+  explicit OrgSettingsRepo(Db& db) : db_(db) {}
+  // std::nullopt when the org never saved settings (the defaults apply).
+  Result<std::optional<OrgSettingsRecord>> find(std::string_view org_id);
+  // Inserts or replaces the org's row. kInvalidArgument when the org does not exist.
+  Status save(const OrgSettingsRecord& settings);
 
  private:
   Db& db_;
