@@ -68,7 +68,7 @@ Result<ChallengeRecord> read_challenge(const Row& row) {
 
 #define AVOW_SCAN_CODE_COLUMNS                                                                                \
   "id, org_id, code_hash, purpose, user_id, admin_id, challenge_id, details, state, created_at, expires_at, " \
-  "consumed_at, consumed_by_device"
+  "consumed_at, consumed_by_device, claimed_at"
 
 Result<ScanCodeRecord> read_scan_code(const Row& row) {
   RowReader r(row);
@@ -86,6 +86,7 @@ Result<ScanCodeRecord> read_scan_code(const Row& row) {
   s.expires_at = r.int64();
   s.consumed_at = r.opt_int64();
   s.consumed_by_device = r.opt_text();
+  s.claimed_at = r.opt_int64();
   AVOW_TRY(r.status());
   return s;
 }
@@ -209,6 +210,20 @@ Result<std::int64_t> ChallengeRepo::expire_due(UnixTime now) {
       "UPDATE challenges SET state = 'expired', decided_at = $1 WHERE state = 'pending' AND expires_at <= $1", {now});
 }
 
+Result<std::vector<ChallengeRecord>> ChallengeRepo::list_for_user(std::string_view user_id, int limit) {
+  return map_rows<ChallengeRecord>(
+      db_.query("SELECT " AVOW_CHALLENGE_COLUMNS
+                " FROM challenges WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+                {user_id, limit < 1 ? 1 : (limit > 100 ? 100 : limit)}),
+      read_challenge);
+}
+
+Result<std::int64_t> ChallengeRepo::count_for_user_since(std::string_view user_id, UnixTime since) {
+  auto row = db_.query_one("SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at >= $2", {user_id, since});
+  AVOW_TRY(row);
+  return (*row)->int64(0);
+}
+
 Result<bool> ChallengeRepo::mark_completed(std::string_view id, UnixTime at) {
   return won(db_.execute(
       "UPDATE challenges SET completed_at = $2 WHERE id = $1 AND state <> 'pending' AND completed_at IS NULL",
@@ -220,9 +235,9 @@ Result<bool> ChallengeRepo::mark_completed(std::string_view id, UnixTime at) {
 Status ScanCodeRepo::create(const ScanCodeRecord& s) {
   AVOW_TRY(
       db_.execute("INSERT INTO scan_codes (" AVOW_SCAN_CODE_COLUMNS
-                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                   {s.id, s.org_id, s.code_hash, to_string(s.purpose), s.user_id, s.admin_id, s.challenge_id, s.details,
-                   to_string(s.state), s.created_at, s.expires_at, s.consumed_at, s.consumed_by_device}));
+                   to_string(s.state), s.created_at, s.expires_at, s.consumed_at, s.consumed_by_device, s.claimed_at}));
   return ok();
 }
 
@@ -248,6 +263,11 @@ Result<bool> ScanCodeRepo::consume(std::string_view id, const std::optional<std:
 
 Result<bool> ScanCodeRepo::expire(std::string_view id) {
   return won(db_.execute("UPDATE scan_codes SET state = 'expired' WHERE id = $1 AND state = 'active'", {id}));
+}
+
+Result<bool> ScanCodeRepo::claim(std::string_view id, UnixTime at) {
+  return won(db_.execute(
+      "UPDATE scan_codes SET claimed_at = $2 WHERE id = $1 AND state = 'consumed' AND claimed_at IS NULL", {id, at}));
 }
 
 Result<std::vector<ScanCodeRecord>> ScanCodeRepo::list_active_for_challenge(std::string_view challenge_id,

@@ -54,7 +54,7 @@ Result<AdminRecord> read_admin(const Row& row) {
 
 #define AVOW_INTEGRATION_COLUMNS                                                                                     \
   "id, org_id, name, directory_id, app_id, client_id, cloud, claim_type, claim_value, guest_policy, guest_tenants, " \
-  "status, created_at, last_success_at"
+  "status, created_at, last_success_at, deleted_at"
 
 std::string tenants_to_json(const std::vector<std::string>& tenants) { return nlohmann::json(tenants).dump(); }
 
@@ -86,6 +86,7 @@ Result<IntegrationRecord> read_integration(const Row& row) {
   i.status = r.enumeration<IntegrationStatus>();
   i.created_at = r.int64();
   i.last_success_at = r.opt_int64();
+  i.deleted_at = r.opt_int64();
   AVOW_TRY(r.status());
   auto t = tenants_from_json(tenants);
   AVOW_TRY(t);
@@ -98,6 +99,41 @@ Result<IntegrationRecord> read_integration(const Row& row) {
 #define AVOW_USER_COLUMNS                                                                                      \
   "id, org_id, tenant_id, object_id, upn, display_name, is_guest, status, allow_new_device, failed_attempts, " \
   "created_at, locked_at, last_sign_in_at"
+
+// The WHERE clause (after "WHERE org_id = $1") and parameters of a users search.
+struct UserFilter {
+  std::string where;
+  std::vector<Value> params;
+};
+
+// `text` as a LIKE pattern matching it anywhere, with LIKE's own characters escaped by '\'.
+std::string like_substring(std::string_view text) {
+  std::string out = "%";
+  for (char c : text) {
+    if (c == '\\' || c == '%' || c == '_') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('%');
+  return out;
+}
+
+UserFilter user_filter(std::string_view org_id, const UserQuery& q) {
+  UserFilter f;
+  f.params.emplace_back(org_id);
+  f.where = "org_id = $1";
+  if (!q.text.empty()) {
+    f.params.emplace_back(like_substring(q.text));
+    const std::string n = "$" + std::to_string(f.params.size());
+    // LOWER on both sides: SQLite's LIKE folds ASCII case by itself, PostgreSQL's does not.
+    f.where +=
+        " AND (LOWER(upn) LIKE LOWER(" + n + ") ESCAPE '\\' OR LOWER(display_name) LIKE LOWER(" + n + ") ESCAPE '\\')";
+  }
+  if (q.status) {
+    f.params.emplace_back(to_string(*q.status));
+    f.where += " AND status = $" + std::to_string(f.params.size());
+  }
+  return f;
+}
 
 Result<UserRecord> read_user(const Row& row) {
   RowReader r(row);
@@ -186,6 +222,12 @@ Status OrgRepo::rename(std::string_view id, std::string_view name) {
   return changed_one(db_.execute("UPDATE orgs SET name = $2 WHERE id = $1", {id, name}), "org");
 }
 
+Result<std::int64_t> OrgRepo::count() {
+  auto row = db_.query_one("SELECT COUNT(*) FROM orgs");
+  AVOW_TRY(row);
+  return (*row)->int64(0);
+}
+
 // ===================================================================== AdminRepo
 
 Status AdminRepo::create(const AdminRecord& a) {
@@ -211,6 +253,12 @@ Result<std::optional<AdminRecord>> AdminRepo::find_by_device(std::string_view de
   return map_one<AdminRecord>(
       db_.query_one("SELECT " AVOW_ADMIN_COLUMNS " FROM admins WHERE device_id = $1 ORDER BY created_at LIMIT 1",
                     {device_id}),
+      read_admin);
+}
+
+Result<std::vector<AdminRecord>> AdminRepo::find_by_email_any_org(std::string_view email) {
+  return map_rows<AdminRecord>(
+      db_.query("SELECT " AVOW_ADMIN_COLUMNS " FROM admins WHERE email = $1 ORDER BY created_at, id", {email}),
       read_admin);
 }
 
@@ -247,10 +295,10 @@ Result<bool> AdminRepo::enable(std::string_view id) {
 
 Status IntegrationRepo::create(const IntegrationRecord& i) {
   AVOW_TRY(db_.execute("INSERT INTO integrations (" AVOW_INTEGRATION_COLUMNS
-                       ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                       ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                        {i.id, i.org_id, i.name, i.directory_id, i.app_id, i.client_id, to_string(i.cloud), i.claim_type,
                         i.claim_value, to_string(i.guest_policy), tenants_to_json(i.guest_tenants), to_string(i.status),
-                        i.created_at, i.last_success_at}));
+                        i.created_at, i.last_success_at, i.deleted_at}));
   return ok();
 }
 
@@ -269,9 +317,14 @@ Result<std::optional<IntegrationRecord>> IntegrationRepo::find_by_client_id(std:
 
 Result<std::vector<IntegrationRecord>> IntegrationRepo::list_by_org(std::string_view org_id) {
   return map_rows<IntegrationRecord>(
-      db_.query("SELECT " AVOW_INTEGRATION_COLUMNS " FROM integrations WHERE org_id = $1 ORDER BY created_at, id",
+      db_.query("SELECT " AVOW_INTEGRATION_COLUMNS
+                " FROM integrations WHERE org_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
                 {org_id}),
       read_integration);
+}
+
+Result<bool> IntegrationRepo::mark_deleted(std::string_view id, UnixTime at) {
+  return won(db_.execute("UPDATE integrations SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL", {id, at}));
 }
 
 Status IntegrationRepo::update_settings(const IntegrationRecord& i) {
@@ -322,6 +375,24 @@ Result<std::vector<UserRecord>> UserRepo::list_by_org(std::string_view org_id, i
       db_.query("SELECT " AVOW_USER_COLUMNS " FROM users WHERE org_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3",
                 {org_id, clamp_limit(limit), offset < 0 ? 0 : offset}),
       read_user);
+}
+
+Result<std::vector<UserRecord>> UserRepo::search(std::string_view org_id, const UserQuery& query) {
+  UserFilter f = user_filter(org_id, query);
+  f.params.emplace_back(query.limit < 1 ? 1 : (query.limit > 500 ? 500 : query.limit));
+  const std::string limit = "$" + std::to_string(f.params.size());
+  f.params.emplace_back(query.offset < 0 ? 0 : query.offset);
+  const std::string offset = "$" + std::to_string(f.params.size());
+  const std::string sql = "SELECT " AVOW_USER_COLUMNS " FROM users WHERE " + f.where + " ORDER BY upn, id LIMIT " +
+                          limit + " OFFSET " + offset;
+  return map_rows<UserRecord>(db_.query(sql, std::span<const Value>(f.params)), read_user);
+}
+
+Result<std::int64_t> UserRepo::count_matching(std::string_view org_id, const UserQuery& query) {
+  UserFilter f = user_filter(org_id, query);
+  auto row = db_.query_one("SELECT COUNT(*) FROM users WHERE " + f.where, std::span<const Value>(f.params));
+  AVOW_TRY(row);
+  return (*row)->int64(0);
 }
 
 Status UserRepo::update_profile(std::string_view id, std::string_view upn, std::string_view display_name,
@@ -439,6 +510,15 @@ Result<std::vector<DeviceRecord>> DeviceRepo::list_active_for_user(std::string_v
       read_device);
 }
 
+Result<std::int64_t> DeviceRepo::count_bindings_outside_org(std::string_view device_id, std::string_view org_id) {
+  auto row = db_.query_one(
+      "SELECT COUNT(*) FROM bindings b JOIN users u ON u.id = b.user_id "
+      "WHERE b.device_id = $1 AND b.status = 'active' AND u.org_id <> $2",
+      {device_id, org_id});
+  AVOW_TRY(row);
+  return (*row)->int64(0);
+}
+
 Result<bool> DeviceRepo::revoke(std::string_view id, UnixTime at) {
   return won(db_.execute("UPDATE devices SET status = 'revoked', revoked_at = $2 WHERE id = $1 AND status = 'active'",
                          {id, at}));
@@ -525,6 +605,14 @@ Result<std::int64_t> BindingRepo::revoke_all_for_device(std::string_view device_
 Result<std::int64_t> BindingRepo::revoke_all_for_user(std::string_view user_id, UnixTime at) {
   return db_.execute("UPDATE bindings SET status = 'revoked', revoked_at = $2 WHERE user_id = $1 AND status = 'active'",
                      {user_id, at});
+}
+
+Result<std::int64_t> BindingRepo::revoke_for_device_in_org(std::string_view device_id, std::string_view org_id,
+                                                           UnixTime at) {
+  return db_.execute(
+      "UPDATE bindings SET status = 'revoked', revoked_at = $3 WHERE device_id = $1 AND status = 'active' AND "
+      "user_id IN (SELECT u.id FROM users u WHERE u.org_id = $2)",
+      {device_id, org_id, at});
 }
 
 // ===================================================================== CodeSecretRepo

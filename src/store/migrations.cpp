@@ -219,9 +219,42 @@ ALTER TABLE challenges ADD COLUMN code_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE challenges ADD COLUMN approved_by_code INTEGER NOT NULL DEFAULT 0 CHECK (approved_by_code IN (0, 1));
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations = {{
+// Version 3: the admin dashboard.
+constexpr std::string_view kSchemaV3 = R"sql(
+-- An integration deleted from the dashboard stays (challenges and the audit log refer to it) but refuses
+-- sign-ins and leaves the lists.
+ALTER TABLE integrations ADD COLUMN deleted_at BIGINT NULL;
+
+-- When the browser that showed a scan code exchanged it for a session (once).
+ALTER TABLE scan_codes ADD COLUMN claimed_at BIGINT NULL;
+
+-- When the admin of a session last proved presence with a push (dangerous actions ask for a recent one).
+ALTER TABLE sessions ADD COLUMN reauthenticated_at BIGINT NULL;
+
+-- An org's sign-in settings; an org without a row uses the defaults.
+CREATE TABLE org_settings (
+  org_id                  TEXT PRIMARY KEY REFERENCES orgs(id),
+  challenge_ttl_seconds   INTEGER NOT NULL,
+  number_digits           INTEGER NOT NULL,
+  max_pushes_per_hour     INTEGER NOT NULL,
+  lockout_max_failures    INTEGER NOT NULL,
+  code_lockout_threshold  INTEGER NOT NULL,
+  updated_at              BIGINT NOT NULL
+);
+
+-- The dashboard's queries: the audit log filtered by user or integration (newest first), a user's recent
+-- challenges and the push rate limit, the users list ordered by UPN, and sign-in by email across orgs.
+CREATE INDEX audit_events_org_user ON audit_events (org_id, user_id, id);
+CREATE INDEX audit_events_org_integration ON audit_events (org_id, integration_id, id);
+CREATE INDEX challenges_user_created ON challenges (user_id, created_at);
+CREATE INDEX users_org_upn ON users (org_id, upn, id);
+CREATE INDEX admins_email ON admins (email);
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations = {{
     {1, "initial schema", kSchemaV1},
     {2, "fallback codes", kSchemaV2},
+    {3, "dashboard", kSchemaV3},
 }};
 
 // The bookkeeping table itself is created outside the numbered list so that version 0 means "empty".

@@ -35,7 +35,7 @@ Result<AuditEventRecord> read_audit(const Row& row) {
 
 #define AVOW_SESSION_COLUMNS                                                                                \
   "id_hash, admin_id, org_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, revoked_at, " \
-  "csrf_secret"
+  "csrf_secret, reauthenticated_at"
 
 Result<SessionRecord> read_session(const Row& row) {
   RowReader r(row);
@@ -49,8 +49,27 @@ Result<SessionRecord> read_session(const Row& row) {
   s.absolute_expires_at = r.int64();
   s.revoked_at = r.opt_int64();
   s.csrf_secret = r.text();
+  s.reauthenticated_at = r.opt_int64();
   AVOW_TRY(r.status());
   return s;
+}
+
+#define AVOW_ORG_SETTINGS_COLUMNS                                                                                     \
+  "org_id, challenge_ttl_seconds, number_digits, max_pushes_per_hour, lockout_max_failures, code_lockout_threshold, " \
+  "updated_at"
+
+Result<OrgSettingsRecord> read_org_settings(const Row& row) {
+  RowReader r(row);
+  OrgSettingsRecord o;
+  o.org_id = r.text();
+  o.challenge_ttl_seconds = r.int32();
+  o.number_digits = r.int32();
+  o.max_pushes_per_hour = r.int32();
+  o.lockout_max_failures = r.int32();
+  o.code_lockout_threshold = r.int32();
+  o.updated_at = r.int64();
+  AVOW_TRY(r.status());
+  return o;
 }
 
 #define AVOW_SIGNING_KEY_COLUMNS \
@@ -102,6 +121,14 @@ Result<std::vector<AuditEventRecord>> AuditRepo::list(const AuditQuery& q) {
   if (q.integration_id) add("integration_id =", *q.integration_id);
   if (q.kind) add("kind =", *q.kind);
   if (q.before_id) add("id <", *q.before_id);
+  if (q.kind_prefix) {
+    // A bytewise prefix on both engines (SQLite's LIKE would fold case, and needs no escaping this way).
+    params.push_back(*q.kind_prefix);
+    const std::string n = "$" + std::to_string(params.size());
+    sql += " AND substr(kind, 1, length(" + n + ")) = " + n;
+  }
+  if (q.from) add("at >=", *q.from);
+  if (q.to) add("at <", *q.to);
   params.push_back(q.limit < 1 ? 1 : (q.limit > 500 ? 500 : q.limit));
   sql += " ORDER BY id DESC LIMIT $" + std::to_string(params.size());
   return map_rows<AuditEventRecord>(db_.query(sql, std::span<const Value>(params)), read_audit);
@@ -114,9 +141,10 @@ Result<std::int64_t> AuditRepo::purge_before(UnixTime at) {
 // ===================================================================== SessionRepo
 
 Status SessionRepo::create(const SessionRecord& s) {
-  AVOW_TRY(db_.execute("INSERT INTO sessions (" AVOW_SESSION_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+  AVOW_TRY(db_.execute("INSERT INTO sessions (" AVOW_SESSION_COLUMNS
+                       ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                        {s.id_hash, s.admin_id, s.org_id, s.created_at, s.last_seen_at, s.idle_expires_at,
-                        s.absolute_expires_at, s.revoked_at, s.csrf_secret}));
+                        s.absolute_expires_at, s.revoked_at, s.csrf_secret, s.reauthenticated_at}));
   return ok();
 }
 
@@ -141,11 +169,36 @@ Result<std::int64_t> SessionRepo::revoke_all_for_admin(std::string_view admin_id
   return db_.execute("UPDATE sessions SET revoked_at = $2 WHERE admin_id = $1 AND revoked_at IS NULL", {admin_id, at});
 }
 
+Result<bool> SessionRepo::mark_reauthenticated(std::string_view id_hash, UnixTime at) {
+  return won(db_.execute("UPDATE sessions SET reauthenticated_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL",
+                         {id_hash, at}));
+}
+
 Result<std::int64_t> SessionRepo::purge_expired(UnixTime now) {
   return db_.execute(
       "DELETE FROM sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1 OR "
       "(revoked_at IS NOT NULL AND revoked_at <= $1)",
       {now});
+}
+
+// ===================================================================== OrgSettingsRepo
+
+Result<std::optional<OrgSettingsRecord>> OrgSettingsRepo::find(std::string_view org_id) {
+  return map_one<OrgSettingsRecord>(
+      db_.query_one("SELECT " AVOW_ORG_SETTINGS_COLUMNS " FROM org_settings WHERE org_id = $1", {org_id}),
+      read_org_settings);
+}
+
+Status OrgSettingsRepo::save(const OrgSettingsRecord& o) {
+  AVOW_TRY(db_.execute(
+      "INSERT INTO org_settings (" AVOW_ORG_SETTINGS_COLUMNS
+      ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org_id) DO UPDATE SET "
+      "challenge_ttl_seconds = excluded.challenge_ttl_seconds, number_digits = excluded.number_digits, "
+      "max_pushes_per_hour = excluded.max_pushes_per_hour, lockout_max_failures = excluded.lockout_max_failures, "
+      "code_lockout_threshold = excluded.code_lockout_threshold, updated_at = excluded.updated_at",
+      {o.org_id, o.challenge_ttl_seconds, o.number_digits, o.max_pushes_per_hour, o.lockout_max_failures,
+       o.code_lockout_threshold, o.updated_at}));
+  return ok();
 }
 
 // ===================================================================== SigningKeyRepo

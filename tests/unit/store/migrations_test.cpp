@@ -53,9 +53,9 @@ TEST_P(MigrationsTest, FromEmptyCreatesEveryTable) {
   EXPECT_EQ(schema_version(conn()).value(), 0);
   ASSERT_TRUE(migrate(conn()));
   EXPECT_EQ(schema_version(conn()).value(), latest_schema_version());
-  for (const char* t :
-       {"orgs", "admins", "integrations", "users", "devices", "bindings", "challenges", "scan_codes", "used_hints",
-        "device_nonces", "audit_events", "sessions", "signing_keys", "schema_migrations"}) {
+  for (const char* t : {"orgs", "admins", "integrations", "users", "devices", "bindings", "challenges", "scan_codes",
+                        "used_hints", "device_nonces", "audit_events", "sessions", "signing_keys",
+                        "binding_code_secrets", "org_settings", "schema_migrations"}) {
     EXPECT_TRUE(table_exists(t)) << t;
   }
   EXPECT_EQ(count("SELECT COUNT(*) FROM schema_migrations"), static_cast<std::int64_t>(all_migrations().size()));

@@ -611,7 +611,7 @@ TEST_P(RepoTest, Sessions) {
   AdminRecord a{new_id(), s_.org.id, "Grace", "g@x", AdminRole::kOwner, std::nullopt, kT0, {}};
   ASSERT_TRUE(AdminRepo(db()).create(a));
   SessionRepo sessions(db());
-  SessionRecord s{"hash-1", a.id, s_.org.id, kT0, kT0, kT0 + 100, kT0 + 1000, {}, "csrf"};
+  SessionRecord s{"hash-1", a.id, s_.org.id, kT0, kT0, kT0 + 100, kT0 + 1000, {}, "csrf", {}};
   ASSERT_TRUE(sessions.create(s));
   EXPECT_EQ(sessions.create(s).error().code, ErrorCode::kAlreadyExists);
   auto got = sessions.find("hash-1");
@@ -622,7 +622,7 @@ TEST_P(RepoTest, Sessions) {
   EXPECT_TRUE(sessions.touch("hash-1", kT0 + 50, kT0 + 150).value());
   EXPECT_EQ(sessions.find("hash-1").value()->idle_expires_at, kT0 + 150);
   EXPECT_FALSE(sessions.touch("hash-1", kT0 + 150, kT0 + 250).value());  // idle-expired
-  SessionRecord s2{"hash-2", a.id, s_.org.id, kT0, kT0, kT0 + 2000, kT0 + 1000, {}, "csrf2"};
+  SessionRecord s2{"hash-2", a.id, s_.org.id, kT0, kT0, kT0 + 2000, kT0 + 1000, {}, "csrf2", {}};
   ASSERT_TRUE(sessions.create(s2));
   EXPECT_FALSE(sessions.touch("hash-2", kT0 + 1000, kT0 + 1100).value());  // absolute-expired
   EXPECT_TRUE(sessions.touch("hash-2", kT0 + 999, kT0 + 1100).value());
@@ -630,7 +630,7 @@ TEST_P(RepoTest, Sessions) {
   EXPECT_TRUE(sessions.revoke("hash-2", kT0 + 5).value());
   EXPECT_FALSE(sessions.revoke("hash-2", kT0 + 6).value());
   EXPECT_FALSE(sessions.touch("hash-2", kT0 + 7, kT0 + 100).value());
-  SessionRecord s3{"hash-3", a.id, s_.org.id, kT0, kT0, kT0 + 100, kT0 + 1000, {}, "c3"};
+  SessionRecord s3{"hash-3", a.id, s_.org.id, kT0, kT0, kT0 + 100, kT0 + 1000, {}, "c3", {}};
   ASSERT_TRUE(sessions.create(s3));
   EXPECT_EQ(sessions.revoke_all_for_admin(a.id, kT0 + 8).value(), 2);  // hash-1 and hash-3
   EXPECT_EQ(sessions.purge_expired(kT0 + 8).value(), 3);

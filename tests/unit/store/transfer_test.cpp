@@ -40,6 +40,12 @@ void populate(Database& database) {
   SigningKeyRow k{"kid-1", "RS256", "active", kT0, kT0, 0, std::string("\0\x01sealed\xff", 9), std::string()};
   ASSERT_TRUE(SigningKeyRepo(db).save(k));
   ASSERT_TRUE(db.execute("INSERT INTO used_hints (hint_key, expires_at) VALUES ('h', 5)"));
+  // Schema v3: a settings row and the new stamps.
+  OrgSettingsRecord settings;
+  settings.org_id = s.org.id;
+  settings.updated_at = kT0;
+  ASSERT_TRUE(OrgSettingsRepo(db).save(settings));
+  ASSERT_TRUE(IntegrationRepo(db).mark_deleted(s.integration.id, kT0 + 1).value());
 }
 
 std::string export_text(Database& db, TransferSummary* summary = nullptr) {
@@ -98,6 +104,7 @@ TEST_P(TransferTest, RoundTripKeepsEveryRowAndChecksum) {
   EXPECT_EQ(counts["orgs"], 2);
   EXPECT_EQ(counts["audit_events"], 3);
   EXPECT_EQ(counts["signing_keys"], 1);
+  EXPECT_EQ(counts["org_settings"], 1);
   EXPECT_EQ(counts.count("schema_migrations"), 0u);
 
   auto target = to_->open();
@@ -118,6 +125,7 @@ TEST_P(TransferTest, RoundTripKeepsEveryRowAndChecksum) {
   ASSERT_TRUE(c);
   EXPECT_EQ(OrgRepo(**c).list().value().size(), 2u);
   EXPECT_EQ(SigningKeyRepo(**c).load_all().value().at(0).private_key_sealed, std::string("\0\x01sealed\xff", 9));
+  EXPECT_EQ((*(*c)->query_one("SELECT COUNT(*) FROM integrations WHERE deleted_at IS NOT NULL"))->int64(0).value(), 1);
   AuditEventRecord e;
   e.at = kT0;
   e.actor_kind = "system";
@@ -215,7 +223,9 @@ TEST(TransferSummaryTest, SummaryMatchesTheExport) {
   EXPECT_EQ(summary->tables, exported.tables);
   // An empty table's checksum is SHA-256 of nothing.
   for (const auto& t : summary->tables) {
-    if (t.rows == 0) EXPECT_EQ(t.sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    if (t.rows == 0) {
+      EXPECT_EQ(t.sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
   }
 }
 
