@@ -112,10 +112,16 @@ std::string choices_text(const std::vector<int>& choices) {
 
 void show_challenge(const Io& io, const Challenge& c) {
   const ChallengeContext& x = c.shown;
-  io.out << "Sign-in request " << safe(c.id) << (c.kind.empty() ? "" : " (" + safe(c.kind) + ")") << "\n";
-  io.out << "  Integration:  " << safe(x.integration) << "\n";
-  io.out << "  Organisation: " << safe(x.org) << "\n";
-  io.out << "  User:         " << safe(x.user) << "\n";
+  if (c.kind == "admin_signin") {
+    // Someone signs in to the dashboard as the admin this device belongs to (or re-confirms a dangerous step).
+    io.out << "Avow dashboard sign-in for " << safe(x.user) << " (request " << safe(c.id) << ")\n";
+    io.out << "  Organisation: " << safe(x.org) << "\n";
+  } else {
+    io.out << "Sign-in request " << safe(c.id) << (c.kind.empty() ? "" : " (" + safe(c.kind) + ")") << "\n";
+    io.out << "  Integration:  " << safe(x.integration) << "\n";
+    io.out << "  Organisation: " << safe(x.org) << "\n";
+    io.out << "  User:         " << safe(x.user) << "\n";
+  }
   io.out << "  IP address:   " << safe(x.ip) << "\n";
   io.out << "  Browser:      " << safe(x.user_agent) << "\n";
   io.out << "  Time:         " << safe(x.created_at) << "\n";
@@ -310,6 +316,15 @@ int run(int argc, const char* const* argv, Io io) {
     if (result->result == "bound" && result->account) {
       io.out << "Bound to " << safe(result->account->user) << " (" << safe(result->account->org) << ", "
              << safe(result->account->integration) << ").\n";
+    } else if (result->result == "admin_signin") {
+      io.out << "Signed in to the Avow dashboard of " << safe(result->org) << " as " << safe(result->admin) << ".\n";
+    } else if (result->result == "admin_signup") {
+      io.out << "Created " << safe(result->org) << "; you are its owner. This device signs you in to its Avow "
+             << "dashboard.\n";
+    } else if (result->result == "admin_invite") {
+      io.out << "Joined " << safe(result->org) << " as "
+             << safe(result->admin_role.empty() ? "admin" : result->admin_role)
+             << ". This device signs you in to its Avow dashboard.\n";
     } else {
       io.out << "Done: " << safe(result->result) << ".\n";
     }

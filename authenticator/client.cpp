@@ -330,6 +330,12 @@ DeviceResult<ScanResult> DeviceClient::scan(std::string_view code_or_url) {
     }
   }
   if (auto c = body.find("challenge_id"); c != body.end() && c->is_string()) out.challenge_id = c->get<std::string>();
+  if (out.result.rfind("admin_", 0) == 0) {
+    out.org = member_text(body, "org");
+    out.admin = member_text(body, "admin");
+    out.admin_email = member_text(body, "email");
+    out.admin_role = member_text(body, "role");
+  }
   out.raw = body;
   return out;
 }

@@ -205,8 +205,16 @@ struct AccountBook {
 };
 
 struct ScanResult {
-  std::string result;              // "bound", or a later purpose this version shows as is
+  // "bound"; "admin_signup" | "admin_signin" | "admin_invite" (a dashboard code); or a later purpose this
+  // version shows as is
+  std::string result;
   std::optional<Account> account;  // for "bound"
+  // For a dashboard code: the org, and the admin this device now signs in (display name, email, role
+  // "owner" | "admin"). Display text from the server: strip control characters before printing.
+  std::string org;
+  std::string admin;
+  std::string admin_email;
+  std::string admin_role;
   // The account's code secret was saved in accounts.json (a failure to save does not fail the scan: it is
   // in `save_error`, and `avow accounts` fetches the secret again).
   bool code_saved = false;

@@ -10,7 +10,7 @@ AVOW_BUILD_PACKAGES=(
   libboost1.74-dev libssl-dev libsqlite3-dev
   libtomlplusplus-dev nlohmann-json3-dev libexpected-dev libfmt-dev libspdlog-dev libcli11-dev
   libcurl4-openssl-dev libqrencode-dev libzbar-dev libpng-dev
-  libargon2-dev libsodium-dev libpq-dev libpqxx-dev
+  libargon2-dev libsodium-dev libpq-dev libpqxx-dev libkainjow-mustache-dev
 )
 # Packages needed only by the tests and benchmarks.
 AVOW_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev openssl chromium fonts-liberation postgresql-15)

@@ -266,8 +266,9 @@ Status World::start() {
     std::vector<std::string> env = {
         "AVOW_ENTRA_KEYS_URL=" + keys_url_,
         "AVOW_ENTRA_ALLOW_LOOPBACK_KEYS_URL=true",
-        "AVOW_ENTRA_HINT_MAX_AGE=60m",    // hints are minted before the timed part
-        "AVOW_LIMITS_SHUTDOWN_GRACE=1s",  // parked long-polls would hold a graceful stop for the default 10 s
+        "AVOW_ENTRA_HINT_MAX_AGE=60m",      // hints are minted before the timed part
+        "AVOW_FLOW_MAX_PUSHES_PER_HOUR=0",  // each simulated user signs in many times an hour
+        "AVOW_LIMITS_SHUTDOWN_GRACE=1s",    // parked long-polls would hold a graceful stop for the default 10 s
         "AVOW_LIMITS_MAX_CONNECTIONS=" + std::to_string(options_.max_connections),
     };
     if (!options_.database_url.empty()) {

@@ -12,8 +12,10 @@
 
 #include "common/logging.h"
 #include "crypto/otp.h"
+#include "domain/admin_access.h"
 #include "domain/codes.h"
 #include "domain/devices.h"
+#include "domain/hashing.h"
 #include "domain/sign_in.h"
 #include "store/repositories.h"
 
@@ -196,6 +198,45 @@ Outcome enroll_work(Context& ctx, const Request& req) {
   return {Response::json(201, {{"device_id", created->id}}), {}};
 }
 
+// POST /scan with a dashboard admin code (sign-up, sign-in, invite): domain::AdminAccessService::scan.
+Outcome admin_scan(Context& ctx, store::Db& db, const Request& req, const std::string& code,
+                   const std::string& device_id) {
+  domain::AdminAccessService access(db, *ctx.deps.clock, {.open_signup = ctx.deps.open_signup},
+                                    ctx.deps.scan_code_policy, ctx.deps.challenge_policy);
+  Result<domain::AdminScanResult> scanned = access.scan(code, device_id, req.remote_address);
+  if (!scanned) {
+    switch (scanned.error().code) {
+      case ErrorCode::kUnauthenticated:
+      case ErrorCode::kExpired:
+      case ErrorCode::kNotFound:
+        return {api_error(404, "invalid_code", "the code is unknown, used or expired"), {}};
+      // The device is no admin's (sign-in), or the invited admin was removed.
+      case ErrorCode::kPermissionDenied:
+        return {api_error(403, "not_an_admin", scanned.error().message), {}};
+      // Sign-up closed meanwhile, or the invited admin has a device already.
+      case ErrorCode::kConflict: {
+        Result<std::optional<store::ScanCodeRecord>> rec =
+            store::ScanCodeRepo(db).find_by_hash(domain::sha256_hex(code));
+        const bool signup = rec && *rec && (*rec)->purpose == store::ScanCodePurpose::kAdminSignup;
+        return {api_error(409, signup ? "signup_closed" : "admin_has_device", scanned.error().message), {}};
+      }
+      case ErrorCode::kInvalidArgument:
+        return {invalid_request(scanned.error().message), {}};
+      default:
+        return {server_failure(scanned.error(), req), {}};
+    }
+  }
+  log::info("device api: admin code scanned", {{"request_id", req.request_id},
+                                               {"purpose", std::string(store::to_string(scanned->purpose))},
+                                               {"admin_id", scanned->admin.id}});
+  json body = {{"result", store::to_string(scanned->purpose)},
+               {"org", scanned->org.name},
+               {"admin", scanned->admin.display_name},
+               {"email", scanned->admin.email},
+               {"role", store::to_string(scanned->admin.role)}};
+  return {Response::json(200, body), std::move(scanned->notify)};
+}
+
 Outcome scan_work(Context& ctx, const Request& req) {
   Result<store::Connection> conn = ctx.deps.database->connection();
   if (!conn) return {server_failure(conn.error(), req), {}};
@@ -218,9 +259,9 @@ Outcome scan_work(Context& ctx, const Request& req) {
       // The domain's words say which refusal it was (a device already bound, a locked user).
       case ErrorCode::kPermissionDenied:
         return {api_error(409, "user_has_device", scanned.error().message), {}};
-      // A valid code of another purpose (an admin sign-in code): left usable for the flow it belongs to.
+      // A valid code of another purpose: a dashboard admin code.
       case ErrorCode::kInvalidArgument:
-        return {api_error(400, "unsupported_code", "this code is not for binding a device to a user"), {}};
+        return admin_scan(ctx, db, req, *code, caller->device_id);
       default:
         return {server_failure(scanned.error(), req), {}};
     }

@@ -2,7 +2,12 @@
 //
 //   POST /api/device/v1/enroll                    a new device registers its P-256 key → 201 {"device_id"}
 //   POST /api/device/v1/scan                      redeem a ScanCode (bind, then push the sign-in); the answer
-//                                                 carries the binding's fallback-code secret
+//                                                 carries the binding's fallback-code secret. An admin code
+//                                                 (dashboard sign-up, sign-in, invite) goes to
+//                                                 domain::AdminAccessService::scan: 200 {"result":
+//                                                 "admin_signup"|"admin_signin"|"admin_invite", "org", "admin",
+//                                                 "email", "role"}; 403 not_an_admin; 409 signup_closed /
+//                                                 admin_has_device
 //   GET  /api/device/v1/challenges?wait=N         pending challenges; long-polls up to N ≤ 30 s
 //   POST /api/device/v1/challenges/{id}/answer    approve / deny / fraud
 //   GET  /api/device/v1/accounts                  the users this device is bound to, each with its binding's
@@ -52,6 +57,9 @@ struct DeviceRouteDeps {
   // Seals the bindings' fallback-code secrets; null: no secrets are made or delivered.
   const crypto::MasterKey* master_key = nullptr;
   domain::CodePolicy code_policy;
+  // Dashboard sign-up by anyone (multi-tenant); else only the first org is created by sign-up
+  // (domain::AdminAccessOptions::open_signup).
+  bool open_signup = false;
   // Accepted clock difference of a request's `iat`, each way.
   std::int64_t iat_window_seconds = kDefaultIatWindowSeconds;
   // Parsed device keys kept in memory (one entry per recently active device).

@@ -31,6 +31,7 @@
 //   Result<NewSession> session = SessionService(db, clock).start(admin->id);
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,10 @@
 #include "store/records.h"
 
 namespace avow::domain {
+
+// How long after the device's scan (or its approval of a push) the browser may still claim it: a waiting page
+// claims within seconds; a leftover scan, approval or invite link must not turn into a session much later.
+inline constexpr std::int64_t kClaimWindowSeconds = 300;
 
 struct AdminAccessOptions {
   bool open_signup = false;  // multi-tenant: anyone may create an org (else only the first sign-up)
@@ -80,8 +85,8 @@ struct InviteIssued {
 
 class AdminAccessService {
  public:
-  AdminAccessService(store::Db& db, const Clock& clock, AdminAccessOptions options = {},
-                     ScanCodePolicy scan_codes = {}, ChallengePolicy challenges = {})
+  AdminAccessService(store::Db& db, const Clock& clock, AdminAccessOptions options = {}, ScanCodePolicy scan_codes = {},
+                     ChallengePolicy challenges = {})
       : db_(db), clock_(clock), options_(options), scan_codes_(scan_codes), challenges_(challenges) {}
 
   // Whether a new org may be created now (open sign-up, or no org yet).
@@ -92,36 +97,51 @@ class AdminAccessService {
   // first bad field; kPermissionDenied when sign-up is closed.
   Result<IssuedScanCode> begin_signup(const SignupForm& form, std::string_view browser_hash, std::string_view ip);
 
-  // An admin_signin ScanCode bound to `browser_hash` (no org: the scanning device names the admin).
+  // An admin_signin ScanCode bound to `browser_hash` (no org: the scanning device names the admin). Not
+  // audited (every sign-in page view issues one, and it concerns no org yet). kInvalidArgument bad hash.
   Result<IssuedScanCode> begin_signin_scan(std::string_view browser_hash, std::string_view ip);
 
   // Opens an admin_signin challenge (number matching) on the device of the enabled admin with this email,
   // bound to `browser_hash`. std::nullopt — not an error — when no enabled admin with a device has that email
   // (the page then shows a decoy number, so the answer does not tell which addresses are admins); when several
   // orgs have an admin with that email, the oldest enabled one with a device.
-  // kInvalidArgument for a malformed email.
+  // kInvalidArgument for a malformed email ("email: <message>") or hash. `context` gives ip and user agent;
+  // org name, user label (the admin's email), integration name ("Avow dashboard") and time are filled in.
   Result<std::optional<OpenedChallenge>> begin_signin_push(std::string_view email, std::string_view browser_hash,
                                                            const ChallengeContext& context);
 
+  // The hub topics to notify after begin_signin_push() / begin_reauth() opened `opened`: "device:<id>" of the
+  // admin's device (its long-poll wakes at once) and "challenge:<id>" of the challenge it replaced, if any.
+  Result<std::vector<std::string>> notify_for(const OpenedChallenge& opened);
+
   // The device side (device API POST /scan with an admin code). Consumes the code exactly once.
-  //   admin_signup  creates the org, its owner (this device) and default settings; kConflict when sign-up has
-  //                 closed meanwhile
+  //   admin_signup  creates the org and its owner (this device); no settings row (an org without one runs
+  //                 under the defaults, settings.h); kConflict when sign-up has closed meanwhile;
+  //                 kInvalidArgument when the form stored in the code no longer validates
   //   admin_signin  the enabled admin whose device this is; kPermissionDenied when there is none
   //   admin_invite  sets the invited admin's device; kPermissionDenied when the admin was removed meanwhile,
   //                 kConflict when they already have a device
-  // Errors of ScanCodeService::redeem for unknown, used or expired codes; kInvalidArgument for a bind_user code.
+  // kUnauthenticated unknown (or empty / over-long) or already used code, kExpired expired (kConflict is only
+  // ever one of the two refusals above, so the device API can tell them from a bad code);
+  // kPermissionDenied unknown or revoked device; kInvalidArgument for a bind_user code (untouched).
+  // Refusals are audited ("admin.scan_refused") and leave the code usable; success is audited as
+  // "admin.signup" / "admin.signin_scanned" / "admin.invite_accepted".
   Result<AdminScanResult> scan(std::string_view code, std::string_view device_id, std::string_view ip);
 
   // For the browser's wait: has the code been scanned? kNotFound when absent.
   Result<ScanWait> scan_state(std::string_view scan_code_id);
 
   // The browser exchanges a scanned signup/signin code for the admin to start a session for, exactly once.
-  // kPermissionDenied when `browser_hash` is not the code's; kConflict when not scanned yet, or already
-  // claimed; kExpired when it expired unscanned; kNotFound.
+  // kPermissionDenied when `browser_hash` is not the code's, or no enabled admin is behind the scan any more;
+  // kConflict when not scanned yet, or already claimed; kExpired when it expired unscanned or was scanned
+  // more than kClaimWindowSeconds ago; kNotFound (also for an invite code's id). Audited "admin.signin"
+  // {"method":"scan"}.
   Result<store::AdminRecord> claim_scan(std::string_view scan_code_id, std::string_view browser_hash,
                                         std::string_view ip);
 
-  // The same for an invite: the proof is the invite code itself (its hash is compared).
+  // The same for an invite: the proof is the invite code itself (its hash is compared). kUnauthenticated
+  // unknown code; kConflict not scanned yet or already claimed; kExpired; kPermissionDenied the admin was
+  // removed meanwhile.
   Result<store::AdminRecord> claim_invite(std::string_view invite_code, std::string_view ip);
 
   // The invite behind a link, for its page: the code record and the invited admin. kUnauthenticated unknown
@@ -130,7 +150,10 @@ class AdminAccessService {
 
   // The browser exchanges an approved admin_signin push for its admin, exactly once (completes the
   // challenge). kPermissionDenied not this browser's; kConflict still pending or already claimed;
-  // kUnauthenticated denied or expired (the caller says "not approved"); kNotFound.
+  // kUnauthenticated denied, expired, approved more than kClaimWindowSeconds ago, or the admin was removed
+  // (the caller says "not approved"; the challenge is completed all the same); kNotFound (also for a
+  // challenge that is not an admin sign-in). Audited "admin.signin" {"method":"push"} or
+  // "admin.signin_refused".
   Result<store::AdminRecord> claim_push(std::string_view challenge_id, std::string_view browser_hash,
                                         std::string_view ip);
 
@@ -152,7 +175,9 @@ class AdminAccessService {
                                        const ChallengeContext& context);
 
   // The browser finishes a re-auth: the approved challenge must be `admin_id`'s and this browser's; marks the
-  // session (by its id hash) reauthenticated now and completes the challenge. Errors as claim_push.
+  // session (by its id hash; it must be `admin_id`'s) reauthenticated now and completes the challenge. Errors
+  // as claim_push; kPermissionDenied also for another admin's challenge or session (nothing completed);
+  // kUnauthenticated also when the session ended meanwhile. Audited "admin.reauthenticated".
   Status finish_reauth(std::string_view challenge_id, std::string_view browser_hash, std::string_view admin_id,
                        std::string_view session_id_hash, std::string_view ip);
 

@@ -16,7 +16,10 @@ constexpr std::size_t kMaxDetailsBytes = 4096;
 
 Status check_subjects(const ScanCodeRequest& r) {
   if (r.details.size() > kMaxDetailsBytes) return fail(ErrorCode::kInvalidArgument, "scan code details too long");
-  if (r.purpose != ScanCodePurpose::kAdminSignup && !r.org_id) {
+  // Admin sign-up has no org yet; an admin sign-in code is shown before anyone is known (the scanning
+  // device names the admin, and so the org).
+  const bool org_free = r.purpose == ScanCodePurpose::kAdminSignup || r.purpose == ScanCodePurpose::kAdminSignin;
+  if (!org_free && !r.org_id) {
     return fail(ErrorCode::kInvalidArgument, "scan code needs an org");
   }
   switch (r.purpose) {

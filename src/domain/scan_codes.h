@@ -30,7 +30,7 @@ inline constexpr std::size_t kMaxScanCodeBytes = 128;
 
 struct ScanCodeRequest {
   store::ScanCodePurpose purpose = store::ScanCodePurpose::kBindUser;
-  std::optional<std::string> org_id;        // required except for admin_signup
+  std::optional<std::string> org_id;        // required except for admin_signup and admin_signin
   std::optional<std::string> user_id;       // required for bind_user
   std::optional<std::string> admin_id;      // required for admin_invite
   std::optional<std::string> challenge_id;  // the Entra sign-in a bind_user code belongs to, if any

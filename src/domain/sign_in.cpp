@@ -140,7 +140,8 @@ SignInService::SignInService(store::Db& db, const Clock& clock, ChallengePolicy 
       challenge_policy_(challenges),
       scan_code_policy_(scan_codes),
       lockout_(lockout),
-      codes_(codes) {}
+      codes_(codes),
+      max_pushes_per_hour_(kDefaultMaxPushesPerHour) {}
 
 // ===================================================================== begin
 
@@ -161,25 +162,33 @@ Result<SignInStart> SignInService::begin(const SignInRequest& r) {
   return unwrap(store::transaction_value(db_, [&](store::Db& tx) -> Result<Outcome<SignInStart>> {
     auto integration = store::IntegrationRepo(tx).get(r.integration_id);
     AVOW_TRY(integration);
+    // A deleted integration is gone for Entra: answered like an unknown one, and not audited.
+    if (integration->deleted_at) return fail(ErrorCode::kNotFound, "integration not found");
     const UnixTime now = clock_.unix_now();
 
-    auto refuse = [&](const std::optional<std::string>& user_id, std::string_view reason,
-                      Error error) -> Result<Outcome<SignInStart>> {
+    auto refuse_as = [&](std::string kind, const std::optional<std::string>& user_id, std::string_view reason,
+                         Error error, nlohmann::json extra) -> Result<Outcome<SignInStart>> {
       store::AuditEventRecord e;
       e.org_id = integration->org_id;
       e.at = now;
       e.actor_kind = "entra";
       e.actor_id = integration->id;
-      e.kind = "signin.refused";
+      e.kind = std::move(kind);
       e.subject_kind = user_id ? "user" : "integration";
       e.subject_id = user_id.value_or(integration->id);
       e.integration_id = integration->id;
       e.user_id = user_id;
       e.ip = truncate_utf8(r.context.ip, kMaxIpBytes);
-      e.details = json_text(
-          {{"reason", reason}, {"tenant_id", *home_tenant}, {"upn", truncate_utf8(r.identity.upn, kMaxUpnBytes)}});
+      nlohmann::json details = {
+          {"reason", reason}, {"tenant_id", *home_tenant}, {"upn", truncate_utf8(r.identity.upn, kMaxUpnBytes)}};
+      if (extra.is_object()) details.update(extra);
+      e.details = json_text(details);
       AVOW_TRY(append(tx, e));
       return Outcome<SignInStart>{std::nullopt, std::move(error)};
+    };
+    auto refuse = [&](const std::optional<std::string>& user_id, std::string_view reason,
+                      Error error) -> Result<Outcome<SignInStart>> {
+      return refuse_as("signin.refused", user_id, reason, std::move(error), nullptr);
     };
 
     if (integration->status != store::IntegrationStatus::kEnabled) {
@@ -194,6 +203,16 @@ Result<SignInStart> SignInService::begin(const SignInRequest& r) {
     AVOW_TRY(user);
     if (user->status != store::UserStatus::kActive) {
       return refuse(user->id, "user_locked", Error{ErrorCode::kPermissionDenied, "user is locked"});
+    }
+    // The push rate limit: every challenge counts (whatever became of it); a refused request makes none.
+    if (max_pushes_per_hour_ > 0) {
+      auto recent = store::ChallengeRepo(tx).count_for_user_since(user->id, now - kPushRateWindowSeconds);
+      AVOW_TRY(recent);
+      if (*recent >= max_pushes_per_hour_) {
+        return refuse_as(
+            "signin.rate_limited", user->id, "rate_limited", Error{ErrorCode::kExhausted, kRateLimitedMessage},
+            {{"limit", max_pushes_per_hour_}, {"window_seconds", kPushRateWindowSeconds}, {"recent", *recent}});
+      }
     }
     auto org = store::OrgRepo(tx).get(integration->org_id);
     AVOW_TRY(org);

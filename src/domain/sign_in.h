@@ -161,10 +161,17 @@ class SignInService {
   SignInService(store::Db& db, const Clock& clock, ChallengePolicy challenges = {}, ScanCodePolicy scan_codes = {},
                 LockoutPolicy lockout = {}, FallbackCodes codes = {});
 
+  // The most sign-ins (challenges, i.e. pushes) one user may start per rolling hour (kPushRateWindow);
+  // begin() refuses more. Default kDefaultMaxPushesPerHour; 0 or less turns the limit off.
+  void set_max_pushes_per_hour(int limit) { max_pushes_per_hour_ = limit; }
+  int max_pushes_per_hour() const { return max_pushes_per_hour_; }
+
   // Starts a sign-in (one transaction; refusals are audited as "signin.refused"). SignInStart::codes_open
   // tells whether the page may offer a fallback code.
-  //   kNotFound          no such integration
+  //   kNotFound          no such integration, or a deleted one (not audited)
   //   kPermissionDenied  integration disabled, guest's home tenant refused by the guest policy, user locked
+  //   kExhausted         the user already started max_pushes_per_hour() sign-ins within the last hour
+  //                      (message kRateLimitedMessage; audited as "signin.rate_limited"; no challenge made)
   //   kInvalidArgument   a field over its bound, tid/oid not GUIDs, kind kAdminSignin, flow_secret_hash
   //                      not 64 hex characters, or a context field the challenge refuses
   Result<SignInStart> begin(const SignInRequest& request);
@@ -239,10 +246,17 @@ class SignInService {
   ScanCodePolicy scan_code_policy_;
   LockoutPolicy lockout_;
   FallbackCodes codes_;
+  int max_pushes_per_hour_;
 };
 
 // base64url(SHA-256(text)), unpadded (43 characters): the context hash a device signs.
 std::string context_hash(std::string_view context_json);
+
+// The push rate limit: sign-ins one user may start per rolling window, by default.
+inline constexpr int kDefaultMaxPushesPerHour = 20;
+inline constexpr std::int64_t kPushRateWindowSeconds = 3600;
+// The error message of a rate-limited begin().
+inline constexpr char kRateLimitedMessage[] = "too many sign-in requests for this user; try again later";
 
 // The most pending challenges pending_for_device() returns.
 inline constexpr int kMaxPendingForDevice = 20;

@@ -98,4 +98,20 @@ std::string form_post_page(std::string_view action, const std::vector<std::pair<
   return page;
 }
 
+nlohmann::ordered_json custom_control_json(const store::IntegrationRecord& i, std::string_view public_url) {
+  const ProviderUrls urls = provider_urls(public_url, i.client_id);
+  const std::string control = "Require" + i.claim_type;
+  return {
+      {"Name", i.name},
+      {"AppId", i.app_id ? nlohmann::ordered_json(*i.app_id) : nlohmann::ordered_json(nullptr)},
+      {"ClientId", i.client_id},
+      {"DiscoveryUrl", urls.discovery_url},
+      {"Controls",
+       nlohmann::ordered_json::array(
+           {{{"Id", control},
+             {"Name", control},
+             {"ClaimsRequested", nlohmann::ordered_json::array(
+                                     {{{"Type", i.claim_type}, {"Value", i.claim_value}, {"Values", nullptr}}})}}})}};
+}
+
 }  // namespace avow::entra

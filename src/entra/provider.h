@@ -18,6 +18,7 @@
 #include "common/html.h"
 #include "entra/authorize_request.h"
 #include "entra/hint.h"
+#include "store/records.h"
 
 namespace avow::entra {
 
@@ -32,6 +33,11 @@ struct ProviderUrls {
 
 // `public_url` is the server's external base URL (scheme://host[:port][/path], no trailing slash).
 ProviderUrls provider_urls(std::string_view public_url, std::string_view client_id);
+
+// The custom-control JSON to paste into Conditional Access (entra-protocol.md §1): Name, AppId, ClientId,
+// DiscoveryUrl and one control, "Require" + claim type, requesting the integration's claim. Members in the
+// documented order.
+nlohmann::ordered_json custom_control_json(const store::IntegrationRecord& integration, std::string_view public_url);
 
 // The discovery document with every member Entra requires (§2 of the contract).
 nlohmann::json discovery_document(const ProviderUrls& urls);

@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "common/random.h"
 #include "crypto/hash.h"
+#include "domain/settings.h"
 #include "domain/sign_in.h"
 #include "entra/authorize_request.h"
 #include "entra/cloud.h"
@@ -169,9 +170,33 @@ std::string denial_description(store::ChallengeState state) {
 
 // ---- the flow as the page sees it -----------------------------------------------------------------------
 
+// The server-wide policies: what an org without saved settings signs in under.
+domain::SignInPolicies server_policies(const EntraRouteDeps& d) {
+  domain::SignInPolicies p;
+  p.challenges = d.timing.challenges;
+  p.lockout = d.timing.lockout;
+  p.codes = d.timing.codes;
+  p.max_pushes_per_hour = d.timing.max_pushes_per_hour;
+  return p;
+}
+
+domain::SignInService sign_in_service(store::Db& db, const EntraRouteDeps& d, const domain::SignInPolicies& p) {
+  domain::SignInService s(db, *d.clock, p.challenges, d.timing.scan_codes, p.lockout, {d.master_key, p.codes});
+  s.set_max_pushes_per_hour(p.max_pushes_per_hour);
+  return s;
+}
+
+// Under the server's policies: for the steps that do not depend on an org's settings.
 domain::SignInService sign_in_service(store::Db& db, const EntraRouteDeps& d) {
-  return domain::SignInService(db, *d.clock, d.timing.challenges, d.timing.scan_codes, d.timing.lockout,
-                               {d.master_key, d.timing.codes});
+  return sign_in_service(db, d, server_policies(d));
+}
+
+// The policies the sign-ins of `org_id` run under: the server's with the org's saved settings applied.
+Result<domain::SignInPolicies> org_policies(store::Db& db, const EntraRouteDeps& d, std::string_view org_id) {
+  const domain::SignInPolicies server = server_policies(d);
+  Result<store::OrgSettingsRecord> settings = domain::SettingsService(db, *d.clock).get(org_id, server);
+  if (!settings) return tl::unexpected(settings.error());
+  return domain::policies_for(*settings, server);
 }
 
 Result<web::ScanCodeView> scan_code_view(std::string_view public_url, std::string_view code, std::int64_t expires_at) {
@@ -244,6 +269,7 @@ Response authorize_blocking(const EntraRouteDeps& d, const AuthorizeInput& in) {
   if (!form) return invalid_request(form.error().message);
 
   store::IntegrationRecord integration;
+  domain::SignInPolicies policies;
   {
     Result<store::Connection> conn = d.database->connection();
     if (!conn) {
@@ -255,8 +281,15 @@ Response authorize_blocking(const EntraRouteDeps& d, const AuthorizeInput& in) {
       log::error("entra authorize: integration lookup failed", {{"error", found.error().message}});
       return unavailable_page();
     }
-    if (!*found) return invalid_request("unknown client_id");
+    if (!*found || (*found)->deleted_at) return invalid_request("unknown client_id");
     integration = std::move(**found);
+    Result<domain::SignInPolicies> p = org_policies(**conn, d, integration.org_id);
+    if (!p) {
+      log::error("entra authorize: org settings lookup failed",
+                 {{"integration_id", integration.id}, {"error", p.error().message}});
+      return unavailable_page();
+    }
+    policies = *p;
   }
   if (integration.status != store::IntegrationStatus::kEnabled) return invalid_request("this integration is disabled");
 
@@ -346,7 +379,7 @@ Response authorize_blocking(const EntraRouteDeps& d, const AuthorizeInput& in) {
       replayed = true;
       return ok();
     }
-    started.emplace(sign_in_service(tx, d).begin(sr));
+    started.emplace(sign_in_service(tx, d, policies).begin(sr));
     if (!*started &&
         (started->error().code == ErrorCode::kUnavailable || started->error().code == ErrorCode::kInternal))
       return tl::unexpected(started->error());
@@ -368,6 +401,8 @@ Response authorize_blocking(const EntraRouteDeps& d, const AuthorizeInput& in) {
     switch (e.code) {
       case ErrorCode::kPermissionDenied:
         return access_denied(*req, e.message);
+      case ErrorCode::kExhausted:
+        return access_denied(*req, kRateLimitedDescription);
       case ErrorCode::kInvalidArgument:
         return invalid_request(e.message);
       case ErrorCode::kNotFound:
@@ -523,7 +558,10 @@ Response code_blocking(const EntraRouteDeps& d, const std::string& client_id, co
   Result<store::ChallengeRecord> c = flows.status(challenge_id, hash);
   if (!c) return flow_error(c.error());
   if (c->client_id != client_id) return json_error(404, "not_found", "no such sign-in");
-  Result<domain::CodeVerdict> verdict = flows.verify_code(challenge_id, hash, code, ip);
+  // The org's code lockout threshold applies.
+  Result<domain::SignInPolicies> policies = org_policies(**conn, d, c->org_id);
+  if (!policies) return flow_error(policies.error());
+  Result<domain::CodeVerdict> verdict = sign_in_service(**conn, d, *policies).verify_code(challenge_id, hash, code, ip);
   if (!verdict) {
     if (verdict.error().code == ErrorCode::kConflict)
       return json_error(409, "not_pending", "this sign-in takes no codes now");
@@ -639,12 +677,14 @@ asio::awaitable<Response> flow_finish(Request req, Deps d) {
 
 // ---- discovery and keys ---------------------------------------------------------------------------------
 
-// kNotFound-free lookup: nullopt when the client is unknown.
+// kNotFound-free lookup: nullopt when the client is unknown or its integration deleted.
 Result<std::optional<store::IntegrationRecord>> find_integration(const EntraRouteDeps& d,
                                                                  const std::string& client_id) {
   Result<store::Connection> conn = d.database->connection();
   if (!conn) return tl::unexpected(conn.error());
-  return store::IntegrationRepo(**conn).find_by_client_id(client_id);
+  Result<std::optional<store::IntegrationRecord>> found = store::IntegrationRepo(**conn).find_by_client_id(client_id);
+  if (found && *found && (*found)->deleted_at) return std::optional<store::IntegrationRecord>();
+  return found;
 }
 
 asio::awaitable<Response> discovery(Request req, Deps d, bool jwks) {

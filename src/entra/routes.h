@@ -18,11 +18,16 @@
 //   POST /entra/{client_id}/flow/{challenge_id}/finish         ends the sign-in once: form_post to Entra
 //   GET  /s/{code}                                             the ScanCode URL opened in a browser
 //
-// The authorize POST, in order: bounded form → integration by client_id (unknown/disabled: 400 JSON) →
-// parse_authorize_request (400 JSON) → Microsoft's keys (unreachable: 503 page) → validate_hint, refreshing
-// the key set once on an unknown kid (400 JSON) → the hint + nonce are used once (replay: 400 JSON) →
-// SignInService::begin (guest refused / user locked: form_post access_denied) → notify devices, set the
-// flow cookie, answer the MFA page. A malformed request is never answered by posting anywhere.
+// The authorize POST, in order: bounded form → integration by client_id (unknown/deleted/disabled: 400 JSON)
+// and its org's settings (domain/settings.h: challenge lifetime, number width, lockouts, push limit, applied
+// over the server's policies) → parse_authorize_request (400 JSON) → Microsoft's keys (unreachable: 503
+// page) → validate_hint, refreshing the key set once on an unknown kid (400 JSON) → the hint + nonce are
+// used once (replay: 400 JSON) → SignInService::begin (guest refused / user locked / too many sign-ins
+// this hour: form_post access_denied) → notify devices, set the flow cookie, answer the MFA page. A
+// malformed request is never answered by posting anywhere.
+//
+// A deleted integration (IntegrationRecord::deleted_at) is an unknown client_id everywhere: discovery,
+// JWKS and authorize answer exactly as for a client_id that never existed.
 //
 // The flow cookie (`avow_flow`, HttpOnly, SameSite=Strict, Secure over https, Path = the flow's URLs) holds
 // a 256-bit secret; only its SHA-256 is stored with the challenge. wait, code and finish require it (403
@@ -61,6 +66,7 @@ struct EntraFlowTiming {
   domain::ScanCodePolicy scan_codes;   // bind_user ScanCode lifetime
   domain::LockoutPolicy lockout;
   domain::CodePolicy codes;                           // fallback codes typed on the page
+  int max_pushes_per_hour = 20;                       // per user, unless the org's settings say otherwise
   std::chrono::seconds long_poll{25};                 // longest a wait request is held open
   std::chrono::seconds scan_code_refresh_before{30};  // re-issue a ScanCode this long before it expires
   std::chrono::seconds id_token_lifetime{300};
@@ -118,6 +124,9 @@ inline constexpr std::size_t kMaxAuthorizeBodyBytes = 32 * 1024;
 
 // Largest fallback-code POST body accepted (`code=123456`).
 inline constexpr std::size_t kMaxCodeBodyBytes = 1024;
+
+// The error_description posted to Entra when a user started too many sign-ins this hour.
+inline constexpr char kRateLimitedDescription[] = "Too many sign-in requests. Try again in a while.";
 
 // What the page says when a fallback code is refused, whatever the reason; and when no more codes are taken.
 inline constexpr char kCodeRefusedMessage[] = "That code didn't work.";

@@ -58,6 +58,8 @@ struct Response {
 
   // Adds (or replaces) a header field.
   Response& set_header(std::string name, std::string value);
+  // Adds a header field even when one of that name exists (e.g. a second Set-Cookie).
+  Response& add_header(std::string name, std::string value);
   std::optional<std::string_view> header(std::string_view name) const;
 
   static Response json(int status, const nlohmann::json& body);

@@ -143,7 +143,7 @@ void print_integration(const store::IntegrationRecord& i, const std::optional<st
   row("Discovery Endpoint", urls.discovery_url);
   row("App ID", i.app_id.value_or("(set --app-id first)"));
   out << "\nConditional Access > Custom controls > New custom control (paste this JSON):\n"
-      << custom_control_json(i, public_url).dump(2) << "\n";
+      << entra::custom_control_json(i, public_url).dump(2) << "\n";
   out << "\nProvider endpoints:\n";
   row("issuer", urls.issuer);
   row("authorize", urls.authorize_url);
@@ -153,21 +153,6 @@ void print_integration(const store::IntegrationRecord& i, const std::optional<st
 }
 
 }  // namespace
-
-ordered_json custom_control_json(const store::IntegrationRecord& i, std::string_view public_url) {
-  const entra::ProviderUrls urls = entra::provider_urls(public_url, i.client_id);
-  const std::string control = "Require" + i.claim_type;
-  return {{"Name", i.name},
-          {"AppId", i.app_id ? ordered_json(*i.app_id) : ordered_json(nullptr)},
-          {"ClientId", i.client_id},
-          {"DiscoveryUrl", urls.discovery_url},
-          {"Controls",
-           ordered_json::array(
-               {{{"Id", control},
-                 {"Name", control},
-                 {"ClaimsRequested",
-                  ordered_json::array({{{"Type", i.claim_type}, {"Value", i.claim_value}, {"Values", nullptr}}})}}})}};
-}
 
 ordered_json integration_settings_json(const store::IntegrationRecord& i, std::string_view public_url) {
   const entra::ProviderUrls urls = entra::provider_urls(public_url, i.client_id);
@@ -191,7 +176,7 @@ ordered_json integration_settings_json(const store::IntegrationRecord& i, std::s
           {"jwks_url", urls.jwks_url},
           {"eam",
            {{"name", i.name}, {"client_id", i.client_id}, {"discovery_url", urls.discovery_url}, {"app_id", app_id}}},
-          {"custom_control", custom_control_json(i, public_url)}};
+          {"custom_control", entra::custom_control_json(i, public_url)}};
 }
 
 namespace {

@@ -50,9 +50,7 @@ namespace avow::server {
 nlohmann::ordered_json integration_settings_json(const store::IntegrationRecord& integration,
                                                  std::string_view public_url);
 
-// The custom-control JSON (entra-protocol.md §1): Name, AppId, ClientId, DiscoveryUrl and one control,
-// "Require" + claim type, requesting the integration's claim. Members in the documented order.
-nlohmann::ordered_json custom_control_json(const store::IntegrationRecord& integration, std::string_view public_url);
+// The custom-control JSON: entra::custom_control_json (entra/provider.h).
 
 // The `admin` command tree. Holds the parsed option values, so it must stay where it is once attached.
 class AdminCli {

@@ -20,6 +20,7 @@
 #include "common/logging.h"
 #include "crypto/keyring.h"
 #include "crypto/sealed.h"
+#include "dashboard/routes.h"
 #include "entra/microsoft_keys.h"
 #include "entra/routes.h"
 #include "events/hub.h"
@@ -329,6 +330,7 @@ int serve(const Config& c, std::ostream& out) {
     ed.timing.hint_max_age = duration_cast<seconds>(c.entra.hint_max_age);
     ed.master_key = &*state->master_key;
     ed.timing.codes.lockout_threshold = c.flow.code_lockout_threshold;
+    ed.timing.max_pushes_per_hour = c.flow.max_pushes_per_hour;
     api::DeviceRouteDeps dd;
     dd.pool = &server->blocking_pool();
     dd.database = state->database;
@@ -339,11 +341,29 @@ int serve(const Config& c, std::ostream& out) {
     dd.lockout_policy = ed.timing.lockout;
     dd.master_key = ed.master_key;
     dd.code_policy = ed.timing.codes;
+    dashboard::DashboardDeps dash;
+    dash.pool = &server->blocking_pool();
+    dash.database = state->database;
+    dash.hub = &hub;
+    dash.push = &push;
+    dash.clock = &SystemClock::instance();
+    dash.public_url = entra_public_url;
+    dash.open_signup = c.dashboard.open_signup;
+    dash.scan_codes = ed.timing.scan_codes;
+    dash.sign_in.challenges = ed.timing.challenges;
+    dash.sign_in.lockout = ed.timing.lockout;
+    dash.sign_in.codes = ed.timing.codes;
+    dash.sign_in.max_pushes_per_hour = ed.timing.max_pushes_per_hour;
+    dd.open_signup = c.dashboard.open_signup;
     if (Status s = entra::add_entra_routes(server->router(), std::move(ed)); !s) {
       report("start-up failed", s.error());
       return kExitFailure;
     }
     if (Status s = api::add_device_routes(server->router(), std::move(dd)); !s) {
+      report("start-up failed", s.error());
+      return kExitFailure;
+    }
+    if (Status s = dashboard::add_dashboard_routes(server->router(), std::move(dash)); !s) {
       report("start-up failed", s.error());
       return kExitFailure;
     }
@@ -367,6 +387,7 @@ int serve(const Config& c, std::ostream& out) {
 
   out << "avowd listening on " << url << "\n"
       << "  public URL  " << public_url << "\n"
+      << "  dashboard   " << public_url << "/dashboard\n"
       << "  health      " << url << "/healthz\n"
       << "  readiness   " << url << "/readyz\n"
       << "  metrics     " << url << "/metrics\n"

@@ -320,6 +320,16 @@ const std::vector<KeySpec>& specs() {
       c.flow.code_lockout_threshold = static_cast<int>(*v);
       return ok();
     });
+    // Sign-in requests (pushes) per user per rolling hour: a brake on push fatigue. 0 turns it off.
+    add("flow.max_pushes_per_hour", [](Config& c, const Raw& r) -> Status {
+      auto v = get_integer("flow.max_pushes_per_hour", r, 0, 100000);
+      if (!v) return tl::unexpected(v.error());
+      c.flow.max_pushes_per_hour = static_cast<int>(*v);
+      return ok();
+    });
+    // The first sign-up creates the server's org; later ones need this (multi-tenant mode).
+    add("dashboard.open_signup",
+        [](Config& c, const Raw& r) { return assign(get_bool("dashboard.open_signup", r), c.dashboard.open_signup); });
 
     add("testing.enable_debug_routes", [](Config& c, const Raw& r) {
       return assign(get_bool("testing.enable_debug_routes", r), c.testing.enable_debug_routes);

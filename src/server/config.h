@@ -105,6 +105,11 @@ struct FlowConfig {
   std::chrono::milliseconds scan_code_ttl{std::chrono::minutes(2)};
   std::chrono::milliseconds id_token_ttl{std::chrono::minutes(5)};
   int code_lockout_threshold = 10;  // consecutive wrong fallback codes that lock a user's codes; 1–100
+  int max_pushes_per_hour = 20;     // sign-in requests per user per rolling hour (an org's settings override); 0 = off
+};
+
+struct DashboardConfig {
+  bool open_signup = false;  // anyone may create an org (multi-tenant); else only the first sign-up
 };
 
 struct TestingConfig {
@@ -124,6 +129,7 @@ struct Config {
   KeysConfig keys;
   EntraConfig entra;
   FlowConfig flow;
+  DashboardConfig dashboard;
   TestingConfig testing;
   std::string source_file;  // the TOML file read, if any (for messages)
 };

@@ -251,7 +251,9 @@ Result<std::optional<AdminRecord>> AdminRepo::find_by_email(std::string_view org
 
 Result<std::optional<AdminRecord>> AdminRepo::find_by_device(std::string_view device_id) {
   return map_one<AdminRecord>(
-      db_.query_one("SELECT " AVOW_ADMIN_COLUMNS " FROM admins WHERE device_id = $1 ORDER BY created_at LIMIT 1",
+      db_.query_one("SELECT " AVOW_ADMIN_COLUMNS " FROM admins WHERE device_id = $1"
+                    // An enabled admin first: a phone that once belonged to a removed admin may belong to a new one.
+                    " ORDER BY CASE WHEN disabled_at IS NULL THEN 0 ELSE 1 END, created_at LIMIT 1",
                     {device_id}),
       read_admin);
 }

@@ -26,9 +26,11 @@
 #include "common/random.h"
 #include "crypto/hash.h"
 #include "crypto/otp.h"
+#include "domain/admin_access.h"
 #include "domain/admins.h"
 #include "domain/codes.h"
 #include "domain/devices.h"
+#include "domain/hashing.h"
 #include "domain/integrations.h"
 #include "domain/sign_in.h"
 #include "http/server.h"
@@ -626,6 +628,169 @@ TEST_F(DeviceRoutesTest, AvowCodePrintsWhatTheServerAccepts) {
     EXPECT_TRUE(verdict->accepted);
     EXPECT_EQ(flows.finish(second.challenge.id, crypto::hex_encode(crypto::sha256("flow secret"))).value().method,
               "otp");
+  });
+}
+
+// Dashboard admin codes: a scan the sign-in flow refuses as another purpose goes to AdminAccessService.
+TEST_F(DeviceRoutesTest, AdminCodesSignInInviteAndAreRefusedForStrangers) {
+  const std::string browser = domain::sha256_hex("browser secret");
+  Phone phone = enroll("Grace's phone");
+  std::string owner_id;
+  with_db([&](store::Db& db) {
+    auto owner = store::AdminRepo(db).find_by_email_any_org("grace@contoso.example");
+    ASSERT_TRUE(owner && owner->size() == 1u);
+    owner_id = owner->front().id;
+    ASSERT_TRUE(domain::AdminService(db, clock_).set_device(owner_id, phone.id));
+  });
+  auto issue_signin = [&]() {
+    std::optional<domain::IssuedScanCode> code;
+    with_db([&](store::Db& db) {
+      auto c = domain::AdminAccessService(db, clock_).begin_signin_scan(browser, "203.0.113.9");
+      ASSERT_TRUE(c) << c.error().message;
+      code = std::move(*c);
+    });
+    return code.value_or(domain::IssuedScanCode{});
+  };
+
+  // A phone that belongs to no admin: 403, and the code stays usable.
+  domain::IssuedScanCode signin = issue_signin();
+  Phone stranger = enroll("stranger");
+  Reply refused = call(stranger, "POST", "/scan", {{"code", signin.code}});
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_EQ(refused.body["error"], "not_an_admin");
+
+  // The admin's phone: 200 with what happened, and the waiting browser is woken.
+  std::future<bool> page = watch("scan:" + signin.record.id);
+  Reply scanned = call(phone, "POST", "/scan", {{"code", signin.code}});
+  ASSERT_EQ(scanned.status, 200) << scanned.body;
+  EXPECT_EQ(scanned.body, (json{{"result", "admin_signin"},
+                                {"org", "Contoso"},
+                                {"admin", "Grace"},
+                                {"email", "grace@contoso.example"},
+                                {"role", "owner"}}));
+  EXPECT_TRUE(page.get()) << "the sign-in page is woken by the scan";
+  with_db([&](store::Db& db) {
+    auto admin = domain::AdminAccessService(db, clock_).claim_scan(signin.record.id, browser, "");
+    ASSERT_TRUE(admin) << admin.error().message;
+    EXPECT_EQ(admin->id, owner_id);
+  });
+  Reply used = call(phone, "POST", "/scan", {{"code", signin.code}});
+  EXPECT_EQ(used.status, 404) << used.body;
+  EXPECT_EQ(used.body["error"], "invalid_code");
+
+  // An invite: the invitee's phone becomes their device; a second phone is refused.
+  std::optional<domain::InviteIssued> invite;
+  with_db([&](store::Db& db) {
+    auto org = store::AdminRepo(db).get(owner_id).value().org_id;
+    auto i = domain::AdminAccessService(db, clock_)
+                 .invite(org, owner_id, "Alan Turing", "alan@contoso.example", store::AdminRole::kAdmin, "");
+    ASSERT_TRUE(i) << i.error().message;
+    invite = std::move(*i);
+  });
+  ASSERT_TRUE(invite);
+  Phone alan = enroll("Alan's phone");
+  Reply joined = call(alan, "POST", "/scan", {{"code", invite->code.code}});
+  ASSERT_EQ(joined.status, 200) << joined.body;
+  EXPECT_EQ(joined.body["result"], "admin_invite");
+  EXPECT_EQ(joined.body["admin"], "Alan Turing");
+
+  // Sign-up is closed (Contoso exists): 409 signup_closed, for a code issued while it was open.
+  std::optional<domain::IssuedScanCode> signup;
+  with_db([&](store::Db& db) {
+    auto c = domain::AdminAccessService(db, clock_, {.open_signup = true})
+                 .begin_signup({"Fabrikam", "Mallory", "m@fabrikam.example"}, browser, "");
+    ASSERT_TRUE(c) << c.error().message;
+    signup = std::move(*c);
+  });
+  ASSERT_TRUE(signup);
+  Reply closed = call(stranger, "POST", "/scan", {{"code", signup->code}});
+  EXPECT_EQ(closed.status, 409) << closed.body;
+  EXPECT_EQ(closed.body["error"], "signup_closed");
+}
+
+// An admin_signin push reaches the admin's phone through GET /challenges and is answered like any other.
+TEST_F(DeviceRoutesTest, AnAdminSignInPushIsListedAndAnswered) {
+  const std::string browser = domain::sha256_hex("browser secret");
+  Phone phone = enroll("Grace's phone");
+  std::optional<domain::OpenedChallenge> opened;
+  with_db([&](store::Db& db) {
+    auto owner = store::AdminRepo(db).find_by_email_any_org("grace@contoso.example").value().front();
+    ASSERT_TRUE(domain::AdminService(db, clock_).set_device(owner.id, phone.id));
+    domain::ChallengeContext ctx;
+    ctx.ip = "203.0.113.9";
+    auto o = domain::AdminAccessService(db, clock_).begin_signin_push("grace@contoso.example", browser, ctx);
+    ASSERT_TRUE(o && *o);
+    opened = std::move(**o);
+  });
+  ASSERT_TRUE(opened);
+  Reply listed = call(phone, "GET", "/challenges?wait=0");
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  ASSERT_EQ(listed.body["challenges"].size(), 1u) << listed.body;
+  const json pushed = listed.body["challenges"][0];
+  EXPECT_EQ(pushed["kind"], "admin_signin");
+  EXPECT_EQ(pushed["context"]["integration"], "Avow dashboard");
+  EXPECT_EQ(pushed["context"]["user"], "grace@contoso.example");
+  Reply approved = call(phone, "POST", "/challenges/" + opened->challenge.id + "/answer",
+                        answer_fields(pushed, "approve", opened->challenge.number));
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  EXPECT_EQ(approved.body["state"], "approved");
+  with_db([&](store::Db& db) {
+    auto admin = domain::AdminAccessService(db, clock_).claim_push(opened->challenge.id, browser, "");
+    ASSERT_TRUE(admin) << admin.error().message;
+    EXPECT_EQ(admin->email, "grace@contoso.example");
+  });
+}
+
+// `avow` itself against the server: scanning a dashboard sign-in code, then listing and approving a dashboard
+// push, with what it prints.
+TEST_F(DeviceRoutesTest, TheAvowCliSignsAnAdminInAndApprovesADashboardPush) {
+  clock_.set(SystemClock::instance().now());  // the CLI signs with the real clock
+  const std::filesystem::path home = dir_ / "grace-home";
+  device::ClientOptions options;
+  options.home = home;
+  device::DeviceClient client(options);
+  auto enrolled = client.enroll(server_url(), "Grace's phone");
+  ASSERT_TRUE(enrolled) << enrolled.error().message;
+  const std::string browser = domain::sha256_hex("browser secret");
+  std::string code, code_id;
+  with_db([&](store::Db& db) {
+    auto owner = store::AdminRepo(db).find_by_email_any_org("grace@contoso.example").value().front();
+    ASSERT_TRUE(domain::AdminService(db, clock_).set_device(owner.id, enrolled->device_id));
+    auto c = domain::AdminAccessService(db, clock_).begin_signin_scan(browser, "").value();
+    code = c.code;
+    code_id = c.record.id;
+  });
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<std::string> all = {"avow", "--home", home.string()};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<const char*> argv;
+    for (const auto& a : all) argv.push_back(a.c_str());
+    std::istringstream in;
+    std::ostringstream out, err;
+    const int rc = device::cli::run(static_cast<int>(argv.size()), argv.data(), {in, out, err, nullptr});
+    return std::make_tuple(rc, out.str(), err.str());
+  };
+
+  auto [rc, out, err] = run({"scan", server_url() + "/s/" + code});
+  ASSERT_EQ(rc, device::cli::kExitOk) << err << out;
+  EXPECT_NE(out.find("Signed in to the Avow dashboard of Contoso as Grace."), std::string::npos) << out;
+  with_db([&](store::Db& db) { EXPECT_TRUE(domain::AdminAccessService(db, clock_).claim_scan(code_id, browser, "")); });
+
+  std::optional<domain::OpenedChallenge> opened;
+  with_db([&](store::Db& db) {
+    auto o = domain::AdminAccessService(db, clock_).begin_signin_push("grace@contoso.example", browser, {});
+    ASSERT_TRUE(o && *o);
+    opened = std::move(**o);
+  });
+  ASSERT_TRUE(opened);
+  std::tie(rc, out, err) = run({"pending"});
+  ASSERT_EQ(rc, device::cli::kExitOk) << err << out;
+  EXPECT_NE(out.find("Avow dashboard sign-in for grace@contoso.example"), std::string::npos) << out;
+  std::tie(rc, out, err) = run({"approve", opened->challenge.id, "--number", std::to_string(opened->challenge.number)});
+  ASSERT_EQ(rc, device::cli::kExitOk) << err << out;
+  EXPECT_NE(out.find("Approved."), std::string::npos) << out;
+  with_db([&](store::Db& db) {
+    EXPECT_TRUE(domain::AdminAccessService(db, clock_).claim_push(opened->challenge.id, browser, ""));
   });
 }
 

@@ -52,9 +52,11 @@ TEST_F(ScanCodesTest, IssueChecksSubjectsPerPurpose) {
   EXPECT_EQ(codes().issue(r).error().message, "an admin_invite scan code needs an admin");
   r.admin_id = owner_.id;
   EXPECT_TRUE(codes().issue(r));
-  r.purpose = ScanCodePurpose::kAdminSignin;
   r.org_id.reset();
   EXPECT_EQ(codes().issue(r).error().message, "scan code needs an org");
+  r.admin_id.reset();
+  r.purpose = ScanCodePurpose::kAdminSignin;  // the scanning device names the admin, and so the org
+  EXPECT_TRUE(codes().issue(r));
   r.purpose = ScanCodePurpose::kAdminSignup;  // the org does not exist yet
   auto signup = codes().issue(r);
   ASSERT_TRUE(signup);

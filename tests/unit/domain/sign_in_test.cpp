@@ -274,6 +274,79 @@ TEST_F(SignInTest, BeginRefusals) {
   EXPECT_FALSE(store::ChallengeRepo(db()).find_pending_for_user(user_.id).value());
 }
 
+TEST_F(SignInTest, ADeletedIntegrationIsUnknown) {
+  ASSERT_TRUE(store::IntegrationRepo(db()).mark_deleted(integration_.id, now()).value());
+  auto r = flows().begin(request(user_));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(store::ChallengeRepo(db()).find_pending_for_user(user_.id).value());
+}
+
+// ---------------------------------------------------------------- the push rate limit
+
+TEST_F(SignInTest, TooManySignInsInAnHourAreRefusedAndAudited) {
+  auto limited = [&] {
+    SignInService s = flows();
+    s.set_max_pushes_per_hour(3);
+    return s;
+  };
+  const store::UnixTime t0 = now();
+  std::string last;
+  for (int i = 0; i < 3; ++i) {
+    auto s = limited().begin(request(user_));
+    ASSERT_TRUE(s) << i << ": " << s.error().message;
+    last = s->challenge.id;
+    advance(seconds(60));
+  }
+  auto refused = limited().begin(request(user_));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kExhausted);
+  EXPECT_EQ(refused.error().message, "too many sign-in requests for this user; try again later");
+  // No challenge was made: the last one is still the user's pending sign-in.
+  EXPECT_EQ(store::ChallengeRepo(db()).count_for_user_since(user_.id, t0).value(), 3);
+  auto pending = store::ChallengeRepo(db()).find_pending_for_user(user_.id).value();
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(pending->id, last);
+
+  auto audited = audit_of_kind("signin.rate_limited");
+  ASSERT_EQ(audited.size(), 1u);
+  EXPECT_EQ(audited[0].org_id, std::optional<std::string>(org_.id));
+  EXPECT_EQ(audited[0].user_id, std::optional<std::string>(user_.id));
+  EXPECT_EQ(audited[0].integration_id, std::optional<std::string>(integration_.id));
+  EXPECT_EQ(audited[0].actor_kind, "entra");
+  const nlohmann::json d = nlohmann::json::parse(audited[0].details);
+  EXPECT_EQ(d["reason"], "rate_limited");
+  EXPECT_EQ(d["limit"], 3);
+  EXPECT_EQ(d["recent"], 3);
+  EXPECT_TRUE(audit_of_kind("signin.refused").empty());
+
+  // Another user of the org is not limited by this one.
+  store::UserRecord other = new_user();
+  EXPECT_TRUE(limited().begin(request(other)));
+
+  // The window rolls: once the first sign-in is over an hour old, one more may start.
+  advance(seconds(3600 - 3 * 60));  // the first is exactly an hour old: still counted
+  EXPECT_EQ(limited().begin(request(user_)).error().code, ErrorCode::kExhausted);
+  advance(seconds(1));
+  EXPECT_TRUE(limited().begin(request(user_)));
+  EXPECT_EQ(limited().begin(request(user_)).error().code, ErrorCode::kExhausted);
+}
+
+TEST_F(SignInTest, ThePushLimitDefaultsToTwentyAnHour) {
+  EXPECT_EQ(flows().max_pushes_per_hour(), kDefaultMaxPushesPerHour);
+  EXPECT_EQ(kDefaultMaxPushesPerHour, 20);
+  for (int i = 0; i < 20; ++i) {
+    auto s = flows().begin(request(user_));
+    ASSERT_TRUE(s) << i << ": " << s.error().message;
+  }
+  EXPECT_EQ(flows().begin(request(user_)).error().code, ErrorCode::kExhausted);
+
+  // A limit of 0 turns it off.
+  SignInService unlimited = flows();
+  unlimited.set_max_pushes_per_hour(0);
+  EXPECT_TRUE(unlimited.begin(request(user_)));
+}
+
 // ---------------------------------------------------------------- scan
 
 TEST_F(SignInTest, ScanningBindsTheDeviceAndTheChallengeBecomesItsPush) {

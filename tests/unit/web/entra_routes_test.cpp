@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -27,6 +28,7 @@
 #include "crypto/keyring.h"
 #include "domain/devices.h"
 #include "domain/integrations.h"
+#include "domain/settings.h"
 #include "domain/sign_in.h"
 #include "store/database.h"
 #include "store/repositories.h"
@@ -324,6 +326,31 @@ class EntraRoutesTest : public ::testing::Test {
     e.nonce = last_nonce_;
     e.flavor = flavor;
     return entra_sim::validate_id_token(token, *keys, e, clock_.unix_now());
+  }
+
+  // The org's settings, saved as an admin would on the dashboard.
+  void save_settings(const std::string& ttl, const std::string& digits, const std::string& pushes) {
+    auto conn = database_->connection();
+    ASSERT_TRUE(conn);
+    domain::SettingsForm f;
+    f.challenge_ttl_seconds = ttl;
+    f.number_digits = digits;
+    f.max_pushes_per_hour = pushes;
+    f.lockout_max_failures = "5";
+    f.code_lockout_threshold = "10";
+    auto saved = domain::SettingsService(**conn, clock_).save(org_id_, f, new_id(), "192.0.2.1");
+    ASSERT_TRUE(saved) << saved.error().message;
+  }
+
+  void delete_integration() {
+    auto conn = database_->connection();
+    ASSERT_TRUE(conn);
+    auto deleted = store::IntegrationRepo(**conn).mark_deleted(integration_.id, clock_.unix_now());
+    ASSERT_TRUE(deleted && *deleted);
+  }
+
+  static bool has_digits(const std::string& s, std::size_t n) {
+    return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
   }
 
   ManualClock clock_;
@@ -647,6 +674,96 @@ TEST_F(EntraRoutesTest, GuestRefusedByPolicyGetsAccessDeniedPosted) {
   EXPECT_FALSE(r.header("set-cookie"));
   EXPECT_NE(std::string(r.header("content-security-policy").value_or("")).find("script-src 'nonce-"),
             std::string::npos);
+}
+
+// ---- the org's settings and deleted integrations -----------------------------------------------------------
+
+TEST_F(EntraRoutesTest, TheOrgsNumberWidthAndLifetimeShowOnTheMfaPage) {
+  save_settings("60", "3", "20");
+  Response unbound = authorize(authorize_body(hint()));
+  ASSERT_EQ(unbound.status, 200) << unbound.body;
+  EXPECT_EQ(attribute(unbound.body, "data-expires-in"), "60");  // the org's lifetime, not the server's 120
+
+  // The phone binds on the next sign-in; the number it then matches has 3 digits.
+  Flow f = start();
+  const std::string device = scan(f);
+  Response w = wait(f, f.view);
+  ASSERT_EQ(w.status, 200) << w.body;
+  const int number = json::parse(w.body)["number"].get<int>();
+  EXPECT_GE(number, 100);
+  EXPECT_LE(number, 999);
+  answer(device, domain::DeviceAction::kApprove);
+  ASSERT_EQ(finish(f).status, 200);
+
+  // A bound user's page shows a 3-digit number straight away.
+  Response r = authorize(authorize_body(hint()));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string view = attribute(r.body, "data-view");
+  ASSERT_TRUE(view.starts_with("number:")) << view;
+  EXPECT_TRUE(has_digits(view.substr(7), 3)) << view;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.body, m, std::regex("id=\"match-number\">([^<]*)<")));
+  EXPECT_TRUE(has_digits(m[1], 3)) << m[1];
+  EXPECT_EQ(m[1], view.substr(7));
+}
+
+TEST_F(EntraRoutesTest, WithoutSavedSettingsTheServerPoliciesApply) {
+  router_ = http::Router();
+  EntraFlowTiming timing;
+  timing.challenges.ttl = std::chrono::seconds(75);
+  ASSERT_TRUE(add_routes(kPublicUrl, timing));
+  Response r = authorize(authorize_body(hint()));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(attribute(r.body, "data-expires-in"), "75");
+}
+
+TEST_F(EntraRoutesTest, TooManySignInsAnHourGetAccessDeniedPosted) {
+  save_settings("120", "2", "2");
+  ASSERT_EQ(authorize(authorize_body(hint())).status, 200);
+  ASSERT_EQ(authorize(authorize_body(hint())).status, 200);
+  Response r = authorize(authorize_body(hint()));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto fields = posted_fields(r.body);
+  EXPECT_EQ(fields["error"], "access_denied");
+  EXPECT_EQ(fields["error_description"], "Too many sign-in requests. Try again in a while.");
+  EXPECT_EQ(fields["state"], last_state_);
+  EXPECT_FALSE(r.header("set-cookie"));
+  // An hour later the user may sign in again.
+  clock_.advance(std::chrono::seconds(3601));
+  EXPECT_TRUE(attribute(authorize(authorize_body(hint())).body, "data-view").starts_with("scan:"));
+}
+
+TEST_F(EntraRoutesTest, TheServerPushLimitAppliesWithoutSavedSettings) {
+  router_ = http::Router();
+  EntraFlowTiming timing;
+  timing.max_pushes_per_hour = 1;
+  ASSERT_TRUE(add_routes(kPublicUrl, timing));
+  ASSERT_EQ(authorize(authorize_body(hint())).status, 200);
+  Response r = authorize(authorize_body(hint()));
+  EXPECT_EQ(posted_fields(r.body)["error"], "access_denied");
+}
+
+TEST_F(EntraRoutesTest, ADeletedIntegrationAnswersLikeAnUnknownClientId) {
+  const std::string body = authorize_body(hint());
+  delete_integration();
+  const std::string unknown = new_id();
+
+  Response deleted = authorize(body);
+  Response never = call(request("POST", "/entra/" + unknown + "/authorize", body));
+  EXPECT_EQ(deleted.status, 400);
+  EXPECT_EQ(deleted.status, never.status);
+  EXPECT_EQ(deleted.body, never.body);
+  EXPECT_EQ(deleted.content_type, never.content_type);
+  EXPECT_EQ(json::parse(deleted.body)["error_description"], "unknown client_id");
+
+  for (const char* what : {"/.well-known/openid-configuration", "/jwks"}) {
+    Response d = call(request("GET", "/entra/" + integration_.client_id + what));
+    Response u = call(request("GET", "/entra/" + unknown + what));
+    EXPECT_EQ(d.status, 404) << what;
+    EXPECT_EQ(d.status, u.status) << what;
+    EXPECT_EQ(d.body, u.body) << what;
+    EXPECT_EQ(d.header("cache-control"), u.header("cache-control")) << what;
+  }
 }
 
 TEST_F(EntraRoutesTest, UnreachableMicrosoftKeysAre503) {
