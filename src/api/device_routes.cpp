@@ -138,8 +138,10 @@ const std::string* string_field(const json& payload, const char* name) {
 }
 
 domain::SignInService sign_in(Context& ctx, store::Db& db) {
-  return domain::SignInService(db, *ctx.deps.clock, ctx.deps.challenge_policy, ctx.deps.scan_code_policy,
-                               ctx.deps.lockout_policy, {ctx.deps.master_key, ctx.deps.code_policy});
+  domain::SignInService s(db, *ctx.deps.clock, ctx.deps.challenge_policy, ctx.deps.scan_code_policy,
+                          ctx.deps.lockout_policy, {ctx.deps.master_key, ctx.deps.code_policy});
+  s.use_org_lockout(true);  // an org's saved lockout threshold applies to its users' answers
+  return s;
 }
 
 // docs/device-api.md "Fallback codes": the binding's TOTP secret as the device stores it.

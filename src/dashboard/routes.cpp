@@ -168,6 +168,7 @@ std::optional<std::string> notice_for(std::string_view key) {
       {"renamed", "Device renamed."},
       {"revoked", "Device removed from this organization."},
       {"removed", "Admin removed; their sessions have ended."},
+      {"role", "Role changed."},
       {"settings", "Settings saved. New sign-ins use them."},
       {"signed_out_others", "Every other session of yours has been signed out."},
       {"welcome", "Welcome to Avow."},
@@ -194,6 +195,14 @@ enum class Access { kPublic, kSignedIn };
 
 // One request, on a blocking-pool thread.
 struct Ctx {
+  Ctx(const DashboardDeps& deps, const Request& request, store::Db& database, std::string url)
+      : d(deps),
+        req(request),
+        db(database),
+        public_url(std::move(url)),
+        base(base_path(public_url)),
+        ip(request.remote_address) {}
+
   const DashboardDeps& d;
   const Request& req;
   store::Db& db;
@@ -400,7 +409,7 @@ Response handle(const DashboardDeps& d, const Request& req, const RouteSpec& spe
     log::error("dashboard: database unavailable", {{"error", conn.error().message}});
     return Response::text(503, "Avow is unavailable right now. Please try again shortly.");
   }
-  Ctx c{d, req, **conn, public_url, base_path(public_url), req.remote_address};
+  Ctx c(d, req, **conn, public_url);
   const std::string cookies(req.header("cookie").value_or(""));
 
   // The pre-auth secret: every dashboard browser has one.
@@ -1287,7 +1296,11 @@ Response admins_page(Ctx& c, int status, json values, json errors) {
                     {"removed", st == "removed"},
                     {"is_me", a.id == c.me.id},
                     {"removable", removable},
-                    {"remove_url", c.url("/admins/" + a.id + "/remove")}});
+                    {"remove_url", c.url("/admins/" + a.id + "/remove")},
+                    {"role_url", c.url("/admins/" + a.id + "/role")},
+                    {"is_owner", a.role == store::AdminRole::kOwner},
+                    // Owners change roles of enabled admins other than themselves.
+                    {"can_change_role", !a.disabled_at && a.id != c.me.id && c.me.role == store::AdminRole::kOwner}});
   }
   json v = common_view(c, "Admins");
   v["nav_admins"] = true;
@@ -1355,6 +1368,30 @@ Response admin_remove(Ctx& c) {
   return redirect(c, c.url("/admins?done=removed"));
 }
 
+Response admin_role(Ctx& c) {
+  const std::string id(c.req.param("id").value_or(""));
+  if (!c.reauthenticated()) return need_reauth(c, c.url("/admins"));
+  store::AdminRole role;
+  if (!store::parse(c.form.get("role"), &role))
+    return admins_page(c, 422, json::object(), {{"remove", "Choose owner or admin."}});
+  auto changed = access(c).set_role(c.org.id, c.me.id, id, role, c.ip);
+  if (!changed) {
+    switch (changed.error().code) {
+      case ErrorCode::kNotFound:
+        return not_found(c);
+      case ErrorCode::kConflict:
+        return admins_page(
+            c, 409, json::object(),
+            {{"remove", "The last owner can't stop being an owner. Make another admin an owner first."}});
+      case ErrorCode::kPermissionDenied:
+        return admins_page(c, 403, json::object(), {{"remove", "Only an owner can change roles."}});
+      default:
+        return server_error(c, changed.error());
+    }
+  }
+  return redirect(c, c.url("/admins?done=role"));
+}
+
 // ---- audit log -------------------------------------------------------------------------------------------
 
 struct AuditFilter {
@@ -1379,7 +1416,24 @@ AuditFilter audit_filter(const Ctx& c) {
   };
   const std::string user = param("user"), integration = param("integration"), kind = param("kind"),
                     from = param("from"), to = param("to");
-  if (!user.empty()) f.query.user_id = user;
+  if (!user.empty()) {
+    // A user id, or a UPN typed in the filter (matched without regard to case).
+    f.query.user_id = user;
+    auto by_id = store::UserRepo(c.db).get(user);
+    if (!by_id || by_id->org_id != c.org.id) {
+      store::UserQuery uq;
+      uq.text = user;
+      uq.limit = 20;
+      if (auto found = store::UserRepo(c.db).search(c.org.id, uq)) {
+        auto lower = [](std::string v) {
+          std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) { return std::tolower(ch); });
+          return v;
+        };
+        for (const auto& u : *found)
+          if (lower(u.upn) == lower(user)) f.query.user_id = u.id;
+      }
+    }
+  }
   if (!integration.empty()) f.query.integration_id = integration;
   for (const auto& [value, label] : audit_kinds())
     if (!kind.empty() && value == kind) f.query.kind_prefix = kind;
@@ -1694,6 +1748,7 @@ Status add_dashboard_routes(http::Router& router, DashboardDeps in) {
   AVOW_TRY(add("GET", "/admins", in_, [](Ctx& c) { return admins_page(c, 200, json::object(), json::object()); }));
   AVOW_TRY(add("POST", "/admins/invite", in_, admin_invite));
   AVOW_TRY(add("POST", "/admins/{id}/remove", in_, admin_remove));
+  AVOW_TRY(add("POST", "/admins/{id}/role", in_, admin_role));
   AVOW_TRY(add("GET", "/audit", in_, audit_page));
   AVOW_TRY(add("GET", "/audit.csv", in_, [](Ctx& c) { return audit_export(c, true); }));
   AVOW_TRY(add("GET", "/audit.json", in_, [](Ctx& c) { return audit_export(c, false); }));

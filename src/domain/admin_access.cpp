@@ -676,6 +676,46 @@ Result<store::AdminRecord> AdminAccessService::remove(std::string_view org_id, s
   });
 }
 
+Result<store::AdminRecord> AdminAccessService::set_role(std::string_view org_id, std::string_view actor_id,
+                                                        std::string_view target_id, store::AdminRole role,
+                                                        std::string_view ip) {
+  if (bad_id(org_id) || bad_id(actor_id)) return fail(ErrorCode::kPermissionDenied, "not an admin of this org");
+  if (bad_id(target_id)) return fail(ErrorCode::kNotFound, "admin not found");
+  return store::transaction_value(db_, [&](store::Db& tx) -> Result<store::AdminRecord> {
+    store::AdminRepo admins(tx);
+    auto actor = admins.get(actor_id);
+    if (!actor) {
+      if (actor.error().code == ErrorCode::kNotFound) return fail(ErrorCode::kPermissionDenied, "not an admin");
+      return tl::unexpected(actor.error());
+    }
+    if (actor->org_id != org_id || actor->disabled_at || actor->role != store::AdminRole::kOwner)
+      return fail(ErrorCode::kPermissionDenied, "only an owner may change roles");
+    auto target = admins.get(target_id);
+    AVOW_TRY(target);
+    if (target->org_id != org_id) return fail(ErrorCode::kNotFound, "admin not found");
+    if (target->disabled_at) return fail(ErrorCode::kConflict, "the admin was removed");
+    if (target->role == role) return std::move(*target);
+    if (target->role == store::AdminRole::kOwner) {
+      auto owners = admins.count_active_owners(org_id);
+      AVOW_TRY(owners);
+      if (*owners <= 1) return fail(ErrorCode::kConflict, "cannot demote the organisation's last owner");
+    }
+    AVOW_TRY(admins.set_role(target_id, role));
+    AVOW_TRY(append(tx,
+                    Event{std::string(org_id),
+                          "admin",
+                          actor->id,
+                          "admin.role_changed",
+                          "admin",
+                          target->id,
+                          ip,
+                          {{"from", store::to_string(target->role)}, {"to", store::to_string(role)}}},
+                    clock_.unix_now()));
+    target->role = role;
+    return std::move(*target);
+  });
+}
+
 // ===================================================================== re-authentication
 
 Result<OpenedChallenge> AdminAccessService::begin_reauth(std::string_view admin_id, std::string_view browser_hash,

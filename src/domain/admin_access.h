@@ -169,6 +169,12 @@ class AdminAccessService {
   Result<store::AdminRecord> remove(std::string_view org_id, std::string_view actor_id, std::string_view target_id,
                                     std::string_view ip);
 
+  // Changes admin `target_id` of `org_id` to `role` on behalf of `actor_id`. Only an enabled owner changes roles
+  // (kPermissionDenied otherwise); kNotFound also for an admin of another org; kConflict when the target is
+  // removed, or when it would demote the org's last enabled owner. Setting the role it has is ok (no event).
+  Result<store::AdminRecord> set_role(std::string_view org_id, std::string_view actor_id, std::string_view target_id,
+                                      store::AdminRole role, std::string_view ip);
+
   // Re-authentication: a push (admin_signin challenge) to the signed-in admin's own device, bound to
   // `browser_hash`. kPermissionDenied when the admin has no device.
   Result<OpenedChallenge> begin_reauth(std::string_view admin_id, std::string_view browser_hash,

@@ -493,7 +493,13 @@ Result<AnswerResult> SignInService::answer(std::string_view challenge_id, std::s
     Answer a;
     a.action = action == DeviceAction::kApprove ? Action::kApprove : Action::kDeny;
     a.number = action == DeviceAction::kApprove ? number : 0;
-    auto decided = ChallengeService(tx, clock_, challenge_policy_, lockout_).answer(challenge_id, device_id, a);
+    LockoutPolicy lockout = lockout_;
+    if (org_lockout_) {
+      auto saved = store::OrgSettingsRepo(tx).find(c->org_id);
+      AVOW_TRY(saved);
+      if (*saved) lockout.max_failures = (*saved)->lockout_max_failures;
+    }
+    auto decided = ChallengeService(tx, clock_, challenge_policy_, lockout).answer(challenge_id, device_id, a);
     if (!decided) {
       const ErrorCode code = decided.error().code;
       const char* reason = code == ErrorCode::kExpired    ? "expired"

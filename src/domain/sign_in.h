@@ -164,6 +164,9 @@ class SignInService {
   // The most sign-ins (challenges, i.e. pushes) one user may start per rolling hour (kPushRateWindow);
   // begin() refuses more. Default kDefaultMaxPushesPerHour; 0 or less turns the limit off.
   void set_max_pushes_per_hour(int limit) { max_pushes_per_hour_ = limit; }
+  // answer() counts wrong numbers against the lockout of the challenge's org (its saved settings,
+  // domain/settings.h) instead of the LockoutPolicy given here, when the org saved one.
+  void use_org_lockout(bool on) { org_lockout_ = on; }
   int max_pushes_per_hour() const { return max_pushes_per_hour_; }
 
   // Starts a sign-in (one transaction; refusals are audited as "signin.refused"). SignInStart::codes_open
@@ -247,6 +250,7 @@ class SignInService {
   LockoutPolicy lockout_;
   FallbackCodes codes_;
   int max_pushes_per_hour_;
+  bool org_lockout_ = false;
 };
 
 // base64url(SHA-256(text)), unpadded (43 characters): the context hash a device signs.

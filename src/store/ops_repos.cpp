@@ -123,9 +123,10 @@ Result<std::vector<AuditEventRecord>> AuditRepo::list(const AuditQuery& q) {
   if (q.before_id) add("id <", *q.before_id);
   if (q.kind_prefix) {
     // A bytewise prefix on both engines (SQLite's LIKE would fold case, and needs no escaping this way).
-    params.push_back(*q.kind_prefix);
-    const std::string n = "$" + std::to_string(params.size());
-    sql += " AND substr(kind, 1, length(" + n + ")) = " + n;
+    // (Appended piece by piece: GCC 12 warns falsely, -Wrestrict, on `"…" + std::string` here.)
+    params.emplace_back(std::string(*q.kind_prefix));
+    const std::string n = std::to_string(params.size());
+    sql.append(" AND substr(kind, 1, length($").append(n).append(")) = $").append(n);
   }
   if (q.from) add("at >=", *q.from);
   if (q.to) add("at <", *q.to);

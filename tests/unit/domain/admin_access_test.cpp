@@ -507,6 +507,29 @@ TEST_F(AdminAccessTest, RemovalKeepsAnOwnerAndRespectsRoles) {
   EXPECT_EQ(access().remove(other.org.id, co_owner.id, other.owner.id, "").error().code, ErrorCode::kPermissionDenied);
 }
 
+TEST_F(AdminAccessTest, OwnersChangeRolesButNeverDemoteTheLastOwner) {
+  auto admin = add_admin("Ada", "ada@contoso.example", AdminRole::kAdmin, true);
+  // The only owner cannot step down, and an admin changes no roles.
+  EXPECT_EQ(access().set_role(org_.id, owner_.id, owner_.id, AdminRole::kAdmin, "").error().code, ErrorCode::kConflict);
+  EXPECT_EQ(access().set_role(org_.id, admin.id, admin.id, AdminRole::kOwner, "").error().code,
+            ErrorCode::kPermissionDenied);
+  // Promote Ada; now the first owner may step down, and Ada is the last owner.
+  auto promoted = access().set_role(org_.id, owner_.id, admin.id, AdminRole::kOwner, "198.51.100.4");
+  ASSERT_TRUE(promoted) << promoted.error().message;
+  EXPECT_EQ(promoted->role, AdminRole::kOwner);
+  EXPECT_EQ(store::AdminRepo(db()).get(admin.id)->role, AdminRole::kOwner);
+  EXPECT_TRUE(access().set_role(org_.id, admin.id, owner_.id, AdminRole::kAdmin, ""));
+  EXPECT_EQ(access().set_role(org_.id, admin.id, admin.id, AdminRole::kAdmin, "").error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(contains(audit_kinds(org_.id), "admin.role_changed"));
+  // Another org's admin is "not found"; a removed admin cannot be promoted.
+  auto other = AdminService(db(), clock_).create_org("Fabrikam", {"Mallory", "m@fabrikam.example", {}}).value();
+  EXPECT_EQ(access().set_role(org_.id, admin.id, other.owner.id, AdminRole::kAdmin, "").error().code,
+            ErrorCode::kNotFound);
+  auto gone = add_admin("Bob", "bob@contoso.example", AdminRole::kAdmin, true);
+  ASSERT_TRUE(access().remove(org_.id, admin.id, gone.id, ""));
+  EXPECT_EQ(access().set_role(org_.id, admin.id, gone.id, AdminRole::kOwner, "").error().code, ErrorCode::kConflict);
+}
+
 // ---------------------------------------------------------------- re-authentication
 
 TEST_F(AdminAccessTest, AnApprovedReauthPushMarksTheSession) {

@@ -589,6 +589,26 @@ TEST_F(SignInTest, EnoughWrongNumbersLockTheUser) {
   EXPECT_EQ(flows().begin(request(user_)).error().code, ErrorCode::kPermissionDenied);
 }
 
+TEST_F(SignInTest, AnOrgsSavedLockoutAppliesToItsUsersAnswers) {
+  lockout_.max_failures = 5;  // the server's
+  store::OrgSettingsRecord saved;
+  saved.org_id = org_.id;
+  saved.lockout_max_failures = 1;
+  ASSERT_TRUE(store::OrgSettingsRepo(db()).save(saved));
+  bind(user_, device_);
+  // Without use_org_lockout (the default), the server's policy counts: one wrong number does not lock.
+  SignInStart first = begin_for(user_);
+  EXPECT_FALSE(answer(device_, first.challenge, DeviceAction::kApprove, wrong_number(first.challenge))->user_locked);
+  // With it, the org's threshold of 1 locks at the next wrong number.
+  SignInStart second = begin_for(user_);
+  SignInService org_flows = flows();
+  org_flows.use_org_lockout(true);
+  auto a = org_flows.answer(second.challenge.id, device_.id, DeviceAction::kApprove, wrong_number(second.challenge),
+                            context_hash(second.challenge.context), "198.51.100.7");
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_TRUE(a->user_locked);
+}
+
 TEST_F(SignInTest, DenyAndFraud) {
   bind(user_, device_);
   SignInStart s = begin_for(user_);
