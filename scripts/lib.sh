@@ -13,7 +13,7 @@ AVOW_BUILD_PACKAGES=(
   libargon2-dev libsodium-dev libpq-dev libpqxx-dev libkainjow-mustache-dev
 )
 # Packages needed only by the tests and benchmarks.
-AVOW_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev openssl chromium fonts-liberation postgresql-15)
+AVOW_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev openssl chromium fonts-liberation postgresql-15 sqlite3)
 
 say() { printf '==> %s\n' "$*" >&2; }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,23 +53,6 @@ constexpr std::int64_t kPreAuthMaxAge = 900;
 constexpr std::string_view kQrLabel = "ScanCode: scan with the Avow app";
 
 // ---- small helpers --------------------------------------------------------------------------------------
-
-std::string base_path(std::string_view public_url) {
-  const std::size_t scheme_end = public_url.find("://");
-  if (scheme_end == std::string_view::npos) return {};
-  const std::size_t path = public_url.find('/', scheme_end + 3);
-  return path == std::string_view::npos ? std::string() : std::string(public_url.substr(path));
-}
-
-std::string origin_of(std::string_view url) {
-  const std::size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return {};
-  const std::size_t path = url.find('/', scheme_end + 3);
-  std::string origin(url.substr(0, path));
-  std::transform(origin.begin(), origin.end(), origin.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return origin;
-}
 
 std::string sha256_hex(std::string_view s) { return crypto::hex_encode(crypto::sha256(s)); }
 
@@ -185,7 +169,9 @@ std::string safe_next(std::string_view next, const std::string& base) {
   if (next.size() > prefix.size() && next[prefix.size()] != '/' && next[prefix.size()] != '?') return prefix;
   for (char c : next)
     if (static_cast<unsigned char>(c) < 0x21 || c == '\\' || c == '"' || c == '<' || c == '>') return prefix;
-  if (next.find("//", 1) != std::string_view::npos) return prefix;
+  if (next.find("//", 1) != std::string_view::npos || next.find("/.") != std::string_view::npos ||
+      next.find('%') != std::string_view::npos)
+    return prefix;
   return std::string(next);
 }
 
@@ -200,7 +186,7 @@ struct Ctx {
         req(request),
         db(database),
         public_url(std::move(url)),
-        base(base_path(public_url)),
+        base(entra::url_base_path(public_url)),
         ip(request.remote_address) {}
 
   const DashboardDeps& d;
@@ -455,7 +441,7 @@ Response handle(const DashboardDeps& d, const Request& req, const RouteSpec& spe
 
   if (req.method == "POST") {
     // The browser's Origin, when sent, must be ours.
-    if (auto origin = req.header("origin"); origin && origin_of(*origin) != origin_of(public_url))
+    if (auto origin = req.header("origin"); origin && entra::url_origin(*origin) != entra::url_origin(public_url))
       return finish(message(c, 403, "Request refused", "This form was sent from another site."));
     Result<web::FormFields> fields = web::parse_form(req.body, {.max_body_bytes = kMaxFormBytes});
     if (!fields) return finish(message(c, 400, "Bad request", "The form could not be read."));
@@ -721,18 +707,50 @@ Response invite_claim(Ctx& c) {
 
 // ---- overview --------------------------------------------------------------------------------------------
 
-json audit_row(const store::AuditEventRecord& e) {
+// Names for the ids an audit row carries (admins, users, devices and integrations of this org), looked up once
+// per page; an id this org does not know (or a deleted row) is shown as it is.
+class AuditNames {
+ public:
+  explicit AuditNames(const Ctx& c) : c_(c) {
+    if (auto admins = store::AdminRepo(c.db).list_by_org(c.org.id))
+      for (const auto& a : *admins) names_["admin:" + a.id] = a.display_name;
+    if (auto integrations = store::IntegrationRepo(c.db).list_by_org(c.org.id))
+      for (const auto& i : *integrations) names_["integration:" + i.id] = i.name;
+  }
+
+  std::string name(std::string_view kind, const std::string& id) {
+    if (id.empty()) return {};
+    const std::string key = std::string(kind) + ":" + id;
+    if (auto it = names_.find(key); it != names_.end()) return it->second;
+    std::string found;
+    if (kind == "user") {
+      if (auto u = store::UserRepo(c_.db).get(id); u && u->org_id == c_.org.id)
+        found = u->upn.empty() ? u->display_name : u->upn;
+    } else if (kind == "device") {
+      if (auto d = store::DeviceRepo(c_.db).get(id)) found = d->name;
+    }
+    if (found.empty()) found = id;
+    names_[key] = found;
+    return found;
+  }
+
+ private:
+  const Ctx& c_;
+  std::map<std::string, std::string> names_;
+};
+
+json audit_row(const store::AuditEventRecord& e, AuditNames& names) {
   std::string actor = e.actor_kind;
-  if (!e.actor_id.empty()) actor += " " + e.actor_id;
+  if (!e.actor_id.empty()) actor += " " + names.name(e.actor_kind, e.actor_id);
   std::string subject = e.subject_kind;
-  if (!e.subject_id.empty()) subject += " " + e.subject_id;
+  if (!e.subject_id.empty()) subject += " " + names.name(e.subject_kind, e.subject_id);
   return {{"id", e.id},
           {"at_text", utc_text(e.at)},
           {"kind", e.kind},
           {"actor", actor},
           {"subject", subject},
-          {"user", e.user_id.value_or("")},
-          {"integration", e.integration_id.value_or("")},
+          {"user", e.user_id ? names.name("user", *e.user_id) : ""},
+          {"integration", e.integration_id ? names.name("integration", *e.integration_id) : ""},
           {"ip", e.ip},
           {"details", e.details == "{}" ? "" : e.details}};
 }
@@ -761,7 +779,8 @@ Response overview(Ctx& c) {
                  {"admins", active_admins}};
   v["has_integrations"] = !integrations->empty();
   json rows = json::array();
-  for (const auto& e : *recent) rows.push_back(audit_row(e));
+  AuditNames names(c);
+  for (const auto& e : *recent) rows.push_back(audit_row(e, names));
   v["recent"] = std::move(rows);
   v["new_integration_url"] = c.url("/integrations/new");
   return render(c, 200, "overview", std::move(v));
@@ -1456,7 +1475,8 @@ Response audit_page(Ctx& c) {
   const bool more = static_cast<int>(events->size()) > kAuditPerPage;
   if (more) events->resize(kAuditPerPage);
   json rows = json::array();
-  for (const auto& e : *events) rows.push_back(audit_row(e));
+  AuditNames names(c);
+  for (const auto& e : *events) rows.push_back(audit_row(e, names));
   json kinds = json::array();
   for (const auto& [value, label] : audit_kinds())
     kinds.push_back({{"value", value}, {"label", label}, {"selected", f.filters["kind"] == value}});
@@ -1709,7 +1729,7 @@ Status add_dashboard_routes(http::Router& router, DashboardDeps in) {
   // The server's root opens the dashboard.
   AVOW_TRY(router.add("GET", "/", http::SyncHandler([d](const Request&) {
                         Response r = Response::text(303, "", kHtml);
-                        r.set_header("Location", base_path(d->public_url->get()) + "/dashboard");
+                        r.set_header("Location", entra::url_base_path(d->public_url->get()) + "/dashboard");
                         return r;
                       })));
   const auto pub = Access::kPublic;

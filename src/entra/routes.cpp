@@ -45,29 +45,10 @@ constexpr std::string_view kQrLabel = "ScanCode: scan with the Avow app";
 
 // ---- small helpers -------------------------------------------------------------------------------------
 
-// scheme://authority of an absolute URL, scheme and host lowercased (as browsers send Origin).
-std::string origin_of(std::string_view url) {
-  const std::size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return {};
-  const std::size_t path = url.find('/', scheme_end + 3);
-  std::string origin(url.substr(0, path));
-  std::transform(origin.begin(), origin.end(), origin.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return origin;
-}
-
-// The path part of public_url ("" or e.g. "/avow"): the prefix of every URL the browser sees.
-std::string base_path(std::string_view public_url) {
-  const std::size_t scheme_end = public_url.find("://");
-  if (scheme_end == std::string_view::npos) return {};
-  const std::size_t path = public_url.find('/', scheme_end + 3);
-  return path == std::string_view::npos ? std::string() : std::string(public_url.substr(path));
-}
-
 bool is_https(std::string_view url) { return url.substr(0, 8) == "https://"; }
 
 std::string flow_path(std::string_view public_url, std::string_view client_id, std::string_view challenge_id) {
-  return base_path(public_url) + "/entra/" + std::string(client_id) + "/flow/" + std::string(challenge_id);
+  return url_base_path(public_url) + "/entra/" + std::string(client_id) + "/flow/" + std::string(challenge_id);
 }
 
 std::string secret_hash(std::string_view secret) { return crypto::hex_encode(crypto::sha256(secret)); }
@@ -582,7 +563,7 @@ asio::awaitable<Response> flow_code(Request req, Deps d) {
   const std::string public_url = d->public_url->get();
   if (public_url.empty()) co_return json_error(503, "unavailable", "try again");
   if (std::optional<std::string_view> origin = req.header("origin");
-      origin && origin_of(*origin) != origin_of(public_url)) {
+      origin && url_origin(*origin) != url_origin(public_url)) {
     co_return json_error(403, "forbidden", "codes are taken only from Avow's own page");
   }
   const std::optional<std::string> secret = flow_secret(req);
@@ -660,7 +641,7 @@ asio::awaitable<Response> flow_finish(Request req, Deps d) {
   const std::string public_url = d->public_url->get();
   if (public_url.empty()) co_return unavailable_page();
   if (std::optional<std::string_view> origin = req.header("origin");
-      origin && origin_of(*origin) != origin_of(public_url)) {
+      origin && url_origin(*origin) != url_origin(public_url)) {
     co_return message_page(403, "Sign-in not available", "This sign-in can only be finished from Avow's own page.");
   }
   const std::optional<std::string> secret = flow_secret(req);
@@ -729,6 +710,25 @@ Status PublicUrl::set(std::string url) {
 std::string PublicUrl::get() const {
   std::shared_ptr<const std::string> u = url_.load();
   return u ? *u : std::string();
+}
+
+// scheme://authority of an absolute URL, scheme and host lowercased (as browsers send Origin).
+std::string url_origin(std::string_view url) {
+  const std::size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return {};
+  const std::size_t path = url.find('/', scheme_end + 3);
+  std::string origin(url.substr(0, path));
+  std::transform(origin.begin(), origin.end(), origin.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return origin;
+}
+
+// The path part of public_url ("" or e.g. "/avow"): the prefix of every URL the browser sees.
+std::string url_base_path(std::string_view public_url) {
+  const std::size_t scheme_end = public_url.find("://");
+  if (scheme_end == std::string_view::npos) return {};
+  const std::size_t path = public_url.find('/', scheme_end + 3);
+  return path == std::string_view::npos ? std::string() : std::string(public_url.substr(path));
 }
 
 Status add_entra_routes(http::Router& router, EntraRouteDeps in) {

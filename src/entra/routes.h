@@ -94,6 +94,12 @@ class PublicUrl {
   std::atomic<std::shared_ptr<const std::string>> url_;
 };
 
+// scheme://authority of an absolute URL, scheme and host lowercased (as browsers send Origin).
+std::string url_origin(std::string_view url);
+
+// The path part of a public URL ("" or e.g. "/avow"): the prefix of every URL the browser sees.
+std::string url_base_path(std::string_view public_url);
+
 struct EntraRouteDeps {
   http::BlockingPool* pool = nullptr;
   std::shared_ptr<store::Database> database;
