@@ -588,11 +588,15 @@ Response signup_post(Ctx& c) {
       return message(c, 403, "Sign-up is closed",
                      "This Avow server already has its organization. Ask one of its admins for an invite link.");
     if (code.error().code != ErrorCode::kInvalidArgument) return server_error(c, code.error());
-    auto [field, text] = field_error(code.error(), "org_name");
-    if (field == "name") field = "org_name";
+    json errors = json::object();
+    for (const std::string& m : domain::signup_errors(f)) {
+      auto [field, text] = field_error(Error{ErrorCode::kInvalidArgument, m}, "org_name");
+      errors[field] = text;
+    }
+    if (errors.empty()) errors["org_name"] = field_error(code.error(), "org_name").second;
     json v = common_view(c, "Create your organization");
     v["values"] = {{"org_name", f.org_name}, {"display_name", f.display_name}, {"email", f.email}};
-    v["errors"] = {{field, text}};
+    v["errors"] = std::move(errors);
     v["action"] = c.url("/signup");
     v["signin_url"] = c.url("/signin");
     return render(c, 422, "signup", std::move(v));
@@ -1595,8 +1599,13 @@ Response settings_post(Ctx& c) {
                    {"max_pushes_per_hour", f.max_pushes_per_hour},
                    {"lockout_max_failures", f.lockout_max_failures},
                    {"code_lockout_threshold", f.code_lockout_threshold}};
-    auto [field, text] = field_error(saved.error(), "challenge_ttl_seconds");
-    return settings_view(c, 422, std::move(values), {{field, text}});
+    json errors = json::object();
+    for (const std::string& m : domain::settings_errors(f)) {
+      auto [field, text] = field_error(Error{ErrorCode::kInvalidArgument, m}, "challenge_ttl_seconds");
+      errors[field] = text;
+    }
+    if (errors.empty()) errors["challenge_ttl_seconds"] = field_error(saved.error(), "challenge_ttl_seconds").second;
+    return settings_view(c, 422, std::move(values), std::move(errors));
   }
   return redirect(c, c.url("/settings?done=settings"));
 }

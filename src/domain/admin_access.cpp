@@ -138,6 +138,16 @@ Result<bool> AdminAccessService::signup_open() {
   return *orgs == 0;
 }
 
+std::vector<std::string> signup_errors(const SignupForm& form) {
+  std::vector<std::string> out;
+  if (auto v = validate_name("organisation name", form.org_name); !v)
+    out.push_back(field_error("org_name", v.error()).message);
+  if (auto v = validate_name("name", form.display_name); !v)
+    out.push_back(field_error("display_name", v.error()).message);
+  if (auto v = validate_email(form.email); !v) out.push_back(field_error("email", v.error()).message);
+  return out;
+}
+
 Result<IssuedScanCode> AdminAccessService::begin_signup(const SignupForm& form, std::string_view browser_hash,
                                                         std::string_view ip) {
   if (!is_hex64(browser_hash)) return fail(ErrorCode::kInvalidArgument, "browser hash must be 64 hex characters");

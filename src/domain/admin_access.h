@@ -83,6 +83,10 @@ struct InviteIssued {
   IssuedScanCode code;       // the invite link's secret: <public_url>/dashboard/invite/<code.code>
 };
 
+// Every bad field of a sign-up form as "<field>: <Message>", in form order (empty when valid): begin_signup()
+// reports the first, a page shows them all.
+std::vector<std::string> signup_errors(const SignupForm& form);
+
 class AdminAccessService {
  public:
   AdminAccessService(store::Db& db, const Clock& clock, AdminAccessOptions options = {}, ScanCodePolicy scan_codes = {},

@@ -78,6 +78,20 @@ SignInPolicies policies_for(const store::OrgSettingsRecord& s, const SignInPolic
   return p;
 }
 
+std::vector<std::string> settings_errors(const SettingsForm& form) {
+  std::vector<std::string> out;
+  auto check = [&out](const Result<int>& r) {
+    if (!r) out.push_back(r.error().message);
+  };
+  check(parse_setting("challenge_ttl_seconds", "seconds", form.challenge_ttl_seconds, kMinChallengeTtl,
+                      kMaxChallengeTtl));
+  check(parse_setting("number_digits", "", form.number_digits, kMinNumberDigits, kMaxNumberDigits));
+  check(parse_setting("max_pushes_per_hour", "", form.max_pushes_per_hour, kMinPushesPerHour, kMaxPushesPerHour));
+  check(parse_setting("lockout_max_failures", "", form.lockout_max_failures, kMinLockoutFailures, kMaxLockoutFailures));
+  check(parse_setting("code_lockout_threshold", "", form.code_lockout_threshold, kMinCodeLockout, kMaxCodeLockout));
+  return out;
+}
+
 Result<store::OrgSettingsRecord> validate_settings(std::string_view org_id, const SettingsForm& form) {
   store::OrgSettingsRecord s;
   s.org_id = std::string(org_id);

@@ -12,6 +12,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/result.h"
@@ -51,6 +52,10 @@ store::OrgSettingsRecord default_settings(std::string_view org_id, const SignInP
 // `server` with the org's settings applied (ttl — max_lifetime kept ≥ ttl —, digits, lockouts, push limit).
 SignInPolicies policies_for(const store::OrgSettingsRecord& s, const SignInPolicies& server);
 
+// Every bad field of `form` as "<field>: <message>", in form order (empty when the form is valid), so a page can
+// show each message next to its field.
+std::vector<std::string> settings_errors(const SettingsForm& form);
+
 // Checks every field; kInvalidArgument "<field>: <message>" for the first bad one (an integer in its bounds).
 Result<store::OrgSettingsRecord> validate_settings(std::string_view org_id, const SettingsForm& form);
 
@@ -63,8 +68,8 @@ class SettingsService {
 
   // Validates and saves; audits "settings.updated" with the old and new values. Errors of validate_settings;
   // kInvalidArgument for an unknown org.
-  Result<store::OrgSettingsRecord> save(std::string_view org_id, const SettingsForm& form,
-                                        std::string_view admin_id, std::string_view ip);
+  Result<store::OrgSettingsRecord> save(std::string_view org_id, const SettingsForm& form, std::string_view admin_id,
+                                        std::string_view ip);
 
  private:
   store::Db& db_;

@@ -54,7 +54,16 @@ Result<store::UserRecord> UserService::find_or_create(std::string_view org_id, s
     u.is_guest = guest;
     u.status = store::UserStatus::kActive;
     u.created_at = clock_.unix_now();
-    AVOW_TRY(users.create(u));
+    // Two sign-ins of a new user at once (two nodes): the second finds the first's row (SQLite's writers are
+    // serial), or PostgreSQL fails it as a serialization conflict and the transaction runs again.
+    auto inserted = users.create_if_absent(u);
+    AVOW_TRY(inserted);
+    if (!*inserted) {
+      auto again = users.find_by_identity(org_id, *tid, *oid);
+      AVOW_TRY(again);
+      if (!*again) return fail(ErrorCode::kUnavailable, "the user was created concurrently; try again");
+      return std::move(**again);
+    }
     return u;
   });
 }

@@ -358,6 +358,17 @@ Status UserRepo::create(const UserRecord& u) {
   return ok();
 }
 
+Result<bool> UserRepo::create_if_absent(const UserRecord& u) {
+  auto n =
+      db_.execute("INSERT INTO users (" AVOW_USER_COLUMNS
+                  ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                  " ON CONFLICT (org_id, tenant_id, object_id) DO NOTHING",
+                  {u.id, u.org_id, u.tenant_id, u.object_id, u.upn, u.display_name, u.is_guest, to_string(u.status),
+                   u.allow_new_device, u.failed_attempts, u.created_at, u.locked_at, u.last_sign_in_at});
+  AVOW_TRY(n);
+  return *n > 0;
+}
+
 Result<UserRecord> UserRepo::get(std::string_view id) {
   return require(
       map_one<UserRecord>(db_.query_one("SELECT " AVOW_USER_COLUMNS " FROM users WHERE id = $1", {id}), read_user),

@@ -96,6 +96,10 @@ class UserRepo {
   explicit UserRepo(Db& db) : db_(db) {}
   // kAlreadyExists also when (org_id, tenant_id, object_id) is taken.
   Status create(const UserRecord& user);
+  // Inserts unless (org_id, tenant_id, object_id) is taken: true when inserted, false when a row this
+  // transaction can see has it. On PostgreSQL, a row a concurrent transaction committed unseen is a
+  // serialization failure (the transaction is retried), where create() would report kAlreadyExists.
+  Result<bool> create_if_absent(const UserRecord& user);
   Result<UserRecord> get(std::string_view id);
   Result<std::optional<UserRecord>> find_by_identity(std::string_view org_id, std::string_view tenant_id,
                                                      std::string_view object_id);
@@ -290,7 +294,7 @@ struct AuditQuery {
   std::optional<std::string> user_id;
   std::optional<std::string> integration_id;
   std::optional<std::string> kind;
-  std::optional<std::int64_t> before_id;  // keyset paging: events with id < before_id
+  std::optional<std::int64_t> before_id;   // keyset paging: events with id < before_id
   std::optional<std::string> kind_prefix;  // events whose kind starts with this (e.g. "signin.")
   std::optional<UnixTime> from;            // at >= from
   std::optional<UnixTime> to;              // at < to

@@ -83,7 +83,8 @@ export async function startCluster({ nodes: count = 3, env = {} } = {}) {
   const publicUrl = `https://127.0.0.1:${balancer.port}`;
   // One master key for every node (it opens the signing keys and the sealed secrets in the shared database).
   const masterKey = randomBytes(32).toString('base64url');
-  const nodeEnv = { AVOW_KEYS_MASTER_KEY: masterKey, AVOW_PUBLIC_URL: publicUrl, ...env };
+  // The load tests sign the same few users in many times a minute: no per-user push limit here.
+  const nodeEnv = { AVOW_KEYS_MASTER_KEY: masterKey, AVOW_PUBLIC_URL: publicUrl, AVOW_FLOW_MAX_PUSHES_PER_HOUR: '0', ...env };
   const caFile = join(root, 'node0', 'dev-tls', 'cert.pem');
   const sim = await startSim({ stateDir: join(root, 'sim'), caFile });
 

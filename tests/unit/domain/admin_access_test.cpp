@@ -530,6 +530,14 @@ TEST_F(AdminAccessTest, OwnersChangeRolesButNeverDemoteTheLastOwner) {
   EXPECT_EQ(access().set_role(org_.id, admin.id, gone.id, AdminRole::kOwner, "").error().code, ErrorCode::kConflict);
 }
 
+TEST(SignupErrorsTest, ListsEveryBadFieldInFormOrder) {
+  EXPECT_TRUE(signup_errors({"Contoso", "Grace", "grace@contoso.example"}).empty());
+  const std::vector<std::string> errors = signup_errors({"", "Grace", "not-an-email"});
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_TRUE(errors[0].starts_with("org_name: ")) << errors[0];
+  EXPECT_TRUE(errors[1].starts_with("email: ")) << errors[1];
+}
+
 // ---------------------------------------------------------------- re-authentication
 
 TEST_F(AdminAccessTest, AnApprovedReauthPushMarksTheSession) {

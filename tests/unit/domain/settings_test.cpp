@@ -110,6 +110,17 @@ TEST(SettingsValidationTest, ReportsTheFirstBadField) {
   EXPECT_TRUE(r.error().message.starts_with("number_digits: ")) << r.error().message;
 }
 
+TEST(SettingsValidationTest, ListsEveryBadFieldForThePage) {
+  EXPECT_TRUE(settings_errors(valid_form()).empty());
+  SettingsForm form = valid_form();
+  form.number_digits = "9";
+  form.code_lockout_threshold = "x";
+  const std::vector<std::string> errors = settings_errors(form);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_TRUE(errors[0].starts_with("number_digits: ")) << errors[0];
+  EXPECT_TRUE(errors[1].starts_with("code_lockout_threshold: ")) << errors[1];
+}
+
 // ---------------------------------------------------------------- policies
 
 TEST(SettingsPoliciesTest, DefaultsEqualTheServerPolicies) {

@@ -173,6 +173,24 @@ TEST_P(DashboardRepoTest, DeletedIntegrationsLeaveTheListButStayReadable) {
   EXPECT_EQ(integrations.list_by_org(s_.org.id).value().size(), 1u);
 }
 
+TEST_P(DashboardRepoTest, CreateIfAbsentLeavesAnExistingIdentityAlone) {
+  UserRecord u = make_user(s_.org.id);
+  auto first = UserRepo(db()).create_if_absent(u);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_TRUE(*first);
+  UserRecord twin = make_user(s_.org.id);  // a new id, the same (org, tid, oid)
+  twin.tenant_id = u.tenant_id;
+  twin.object_id = u.object_id;
+  twin.upn = "twin@contoso.example";
+  auto second = UserRepo(db()).create_if_absent(twin);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_FALSE(*second);
+  auto kept = UserRepo(db()).find_by_identity(s_.org.id, u.tenant_id, u.object_id);
+  ASSERT_TRUE(kept && *kept);
+  EXPECT_EQ((*kept)->id, u.id);
+  EXPECT_EQ(UserRepo(db()).get(twin.id).error().code, ErrorCode::kNotFound);
+}
+
 TEST_P(DashboardRepoTest, UserSearchMatchesUpnOrNameIgnoringCase) {
   UserRepo users(db());
   // The seed user is ada@contoso.example / "Ada".
