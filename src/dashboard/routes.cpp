@@ -1627,6 +1627,8 @@ Response reauth_post(Ctx& c) {
   if (!opened) {
     if (opened.error().code == ErrorCode::kPermissionDenied)
       return message(c, 403, "No phone linked", "Your admin account has no phone to confirm with.");
+    if (opened.error().code == ErrorCode::kExhausted)
+      return message(c, 429, "Too many requests", "Your phone got too many pushes in the last hour. Try again later.");
     return server_error(c, opened.error());
   }
   publish(c, *opened);
@@ -1673,7 +1675,7 @@ Response signout(Ctx& c, bool everywhere) {
 
 // One read of a wait: {"state": …}.
 Response scan_wait_read(Ctx& c) {
-  auto state = access(c).scan_state(c.req.param("id").value_or(""));
+  auto state = access(c).scan_state(c.req.param("id").value_or(""), c.browser_hash());
   if (!state) {
     if (state.error().code == ErrorCode::kNotFound) return Response::json(404, {{"state", "unknown"}});
     return Response::json(503, {{"error", "unavailable"}});

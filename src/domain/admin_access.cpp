@@ -227,6 +227,21 @@ Result<std::optional<OpenedChallenge>> AdminAccessService::begin_signin_push(std
       }
       return Opened();
     }
+    auto recent = store::ChallengeRepo(tx).count_for_admin_since(admin->id, now - 3600);
+    AVOW_TRY(recent);
+    if (*recent >= kMaxAdminPushesPerHour) {
+      AVOW_TRY(append(tx,
+                      Event{admin->org_id,
+                            "system",
+                            "",
+                            "admin.signin_refused",
+                            "admin",
+                            admin->id,
+                            context.ip,
+                            {{"method", "push"}, {"reason", "rate_limited"}, {"recent", *recent}}},
+                      now));
+      return Opened();
+    }
     auto org = store::OrgRepo(tx).get(admin->org_id);
     AVOW_TRY(org);
     NewChallenge nc;
@@ -394,10 +409,13 @@ Result<AdminScanResult> AdminAccessService::scan(std::string_view code, std::str
   }));
 }
 
-Result<ScanWait> AdminAccessService::scan_state(std::string_view scan_code_id) {
+Result<ScanWait> AdminAccessService::scan_state(std::string_view scan_code_id, std::string_view browser_hash) {
   if (bad_id(scan_code_id)) return fail(ErrorCode::kNotFound, "scan code not found");
   auto rec = ScanCodeService(db_, clock_, scan_codes_).get(scan_code_id);
   AVOW_TRY(rec);
+  if (rec->purpose == ScanCodePurpose::kAdminSignup || rec->purpose == ScanCodePurpose::kAdminSignin) {
+    if (!browser_matches(string_member(details_of(*rec), "browser"), browser_hash)) return ScanWait::kWaiting;
+  }
   switch (rec->state) {
     case ScanCodeState::kActive:
       return ScanWait::kWaiting;
@@ -740,6 +758,10 @@ Result<OpenedChallenge> AdminAccessService::begin_reauth(std::string_view admin_
     auto org = store::OrgRepo(tx).get(admin->org_id);
     AVOW_TRY(org);
     const UnixTime now = clock_.unix_now();
+    auto recent = store::ChallengeRepo(tx).count_for_admin_since(admin->id, now - 3600);
+    AVOW_TRY(recent);
+    if (*recent >= kMaxAdminPushesPerHour)
+      return fail(ErrorCode::kExhausted, "too many pushes to this phone in the last hour; try again later");
     NewChallenge nc;
     nc.kind = store::ChallengeKind::kAdminSignin;
     nc.org_id = admin->org_id;

@@ -51,6 +51,11 @@ namespace avow::domain {
 // claims within seconds; a leftover scan, approval or invite link must not turn into a session much later.
 inline constexpr std::int64_t kClaimWindowSeconds = 300;
 
+// Pushes (sign-in by email, re-authentication) one admin's phone gets per rolling hour; more sign-in requests
+// get the decoy page (as for an unknown address) and re-authentication is refused, so nobody can flood an
+// admin's phone from the sign-in form.
+inline constexpr int kMaxAdminPushesPerHour = 10;
+
 struct AdminAccessOptions {
   bool open_signup = false;  // multi-tenant: anyone may create an org (else only the first sign-up)
 };
@@ -132,8 +137,10 @@ class AdminAccessService {
   // "admin.signup" / "admin.signin_scanned" / "admin.invite_accepted".
   Result<AdminScanResult> scan(std::string_view code, std::string_view device_id, std::string_view ip);
 
-  // For the browser's wait: has the code been scanned? kNotFound when absent.
-  Result<ScanWait> scan_state(std::string_view scan_code_id);
+  // For the browser's wait: has the code been scanned? A sign-up or sign-in code answers only the browser it
+  // is bound to (`browser_hash`); any other browser is told kWaiting, so a code's id tells nothing. An invite's
+  // state is answered to anyone (its page is the one holding the link). kNotFound when absent.
+  Result<ScanWait> scan_state(std::string_view scan_code_id, std::string_view browser_hash);
 
   // The browser exchanges a scanned signup/signin code for the admin to start a session for, exactly once.
   // kPermissionDenied when `browser_hash` is not the code's, or no enabled admin is behind the scan any more;

@@ -224,6 +224,13 @@ Result<std::int64_t> ChallengeRepo::count_for_user_since(std::string_view user_i
   return (*row)->int64(0);
 }
 
+Result<std::int64_t> ChallengeRepo::count_for_admin_since(std::string_view admin_id, UnixTime since) {
+  auto row =
+      db_.query_one("SELECT COUNT(*) FROM challenges WHERE admin_id = $1 AND created_at >= $2", {admin_id, since});
+  AVOW_TRY(row);
+  return (*row)->int64(0);
+}
+
 Result<bool> ChallengeRepo::mark_completed(std::string_view id, UnixTime at) {
   return won(db_.execute(
       "UPDATE challenges SET completed_at = $2 WHERE id = $1 AND state <> 'pending' AND completed_at IS NULL",

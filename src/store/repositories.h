@@ -233,6 +233,8 @@ class ChallengeRepo {
   Result<std::vector<ChallengeRecord>> list_for_user(std::string_view user_id, int limit = 20);
   // Challenges of `user_id` created at or after `since` (any state): the push rate limit.
   Result<std::int64_t> count_for_user_since(std::string_view user_id, UnixTime since);
+  // The same for an admin's sign-in and re-authentication pushes.
+  Result<std::int64_t> count_for_admin_since(std::string_view admin_id, UnixTime since);
   // Sets completed_at on a challenge that is no longer pending and has not completed: true exactly once.
   Result<bool> mark_completed(std::string_view id, UnixTime at);
 

@@ -95,7 +95,8 @@ class AdminAccessTest : public testing::DomainTest {
   void expect_no_secrets_in_audit(const std::vector<std::string>& secrets) {
     store::AuditQuery q;
     q.limit = 500;
-    for (const auto& e : store::AuditRepo(db()).list(q).value())
+    const std::vector<store::AuditEventRecord> events_1 = store::AuditRepo(db()).list(q).value();
+    for (const auto& e : events_1)
       for (const std::string& s : secrets) EXPECT_EQ(e.details.find(s), std::string::npos) << e.kind << e.details;
   }
 
@@ -143,7 +144,7 @@ TEST_F(EmptyInstallTest, TheFirstSignupCreatesTheOrgAndItsOwnerWithTheScanningDe
   ASSERT_TRUE(code) << code.error().message;
   EXPECT_EQ(code->record.purpose, ScanCodePurpose::kAdminSignup);
   EXPECT_EQ(code->record.org_id, std::nullopt);
-  EXPECT_EQ(access().scan_state(code->record.id).value(), ScanWait::kWaiting);
+  EXPECT_EQ(access().scan_state(code->record.id, hash_).value(), ScanWait::kWaiting);
   // The claim waits for the scan.
   EXPECT_EQ(access().claim_scan(code->record.id, hash_, "").error().code, ErrorCode::kConflict);
 
@@ -157,7 +158,9 @@ TEST_F(EmptyInstallTest, TheFirstSignupCreatesTheOrgAndItsOwnerWithTheScanningDe
   EXPECT_EQ(scanned->admin.device_id, std::optional<std::string>(device_.id));
   EXPECT_EQ(scanned->notify, std::vector<std::string>{"scan:" + code->record.id});
   EXPECT_EQ(store::AdminRepo(db()).get(scanned->admin.id)->device_id, std::optional<std::string>(device_.id));
-  EXPECT_EQ(access().scan_state(code->record.id).value(), ScanWait::kScanned);
+  EXPECT_EQ(access().scan_state(code->record.id, hash_).value(), ScanWait::kScanned);
+  // Another browser that learned the code's id is told nothing.
+  EXPECT_EQ(access().scan_state(code->record.id, std::string(64, 'b')).value(), ScanWait::kWaiting);
   EXPECT_FALSE(access().signup_open().value());  // the first org closes sign-up
 
   // Another browser cannot claim it; this one can, exactly once.
@@ -172,12 +175,14 @@ TEST_F(EmptyInstallTest, TheFirstSignupCreatesTheOrgAndItsOwnerWithTheScanningDe
   store::AuditQuery q;
   q.org_id = scanned->org.id;
   std::vector<std::string> kinds;
-  for (const auto& e : store::AuditRepo(db()).list(q).value()) kinds.push_back(e.kind);
+  const std::vector<store::AuditEventRecord> events_2 = store::AuditRepo(db()).list(q).value();
+  for (const auto& e : events_2) kinds.push_back(e.kind);
   EXPECT_TRUE(contains(kinds, "admin.signup"));
   EXPECT_TRUE(contains(kinds, "admin.signin"));
   q.org_id.reset();
   q.limit = 500;
-  for (const auto& e : store::AuditRepo(db()).list(q).value()) {
+  const std::vector<store::AuditEventRecord> events_3 = store::AuditRepo(db()).list(q).value();
+  for (const auto& e : events_3) {
     EXPECT_EQ(e.details.find(hash_), std::string::npos) << e.kind;
     EXPECT_EQ(e.details.find(code->code), std::string::npos) << e.kind;
   }
@@ -191,7 +196,7 @@ TEST_F(EmptyInstallTest, ASecondSignupIsRefusedOnceTheFirstOrgExists) {
   auto late = access().scan(second->code, new_device().id, "");
   ASSERT_FALSE(late);
   EXPECT_EQ(late.error().code, ErrorCode::kConflict);
-  EXPECT_EQ(access().scan_state(second->record.id).value(), ScanWait::kWaiting);  // refused, not consumed
+  EXPECT_EQ(access().scan_state(second->record.id, hash_).value(), ScanWait::kWaiting);  // refused, not consumed
   EXPECT_EQ(store::OrgRepo(db()).count().value(), 1);
   EXPECT_EQ(access().begin_signup({"Fabrikam", "Mallory", "m@fabrikam.example"}, hash_, "").error().code,
             ErrorCode::kPermissionDenied);
@@ -244,7 +249,7 @@ TEST_F(AdminAccessTest, AnAdminsDeviceSignsInByScanAndOnlyThatBrowserClaimsIt) {
   auto refused = access().scan(code->code, stranger.id, "");
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied);
-  EXPECT_EQ(access().scan_state(code->record.id).value(), ScanWait::kWaiting);
+  EXPECT_EQ(access().scan_state(code->record.id, hash_).value(), ScanWait::kWaiting);
 
   auto scanned = access().scan(code->code, device_.id, "198.51.100.7");
   ASSERT_TRUE(scanned) << scanned.error().message;
@@ -280,7 +285,7 @@ TEST_F(AdminAccessTest, ScanCodesExpireAndClaimsHaveATimeLimit) {
   give_owner_a_device();
   auto stale = access().begin_signin_scan(hash_, "").value();
   advance(seconds(121));
-  EXPECT_EQ(access().scan_state(stale.record.id).value(), ScanWait::kExpired);
+  EXPECT_EQ(access().scan_state(stale.record.id, hash_).value(), ScanWait::kExpired);
   EXPECT_EQ(access().scan(stale.code, device_.id, "").error().code, ErrorCode::kExpired);
   EXPECT_EQ(access().claim_scan(stale.record.id, hash_, "").error().code, ErrorCode::kExpired);
 
@@ -289,7 +294,7 @@ TEST_F(AdminAccessTest, ScanCodesExpireAndClaimsHaveATimeLimit) {
   advance(seconds(kClaimWindowSeconds + 1));
   EXPECT_EQ(access().claim_scan(late.record.id, hash_, "").error().code, ErrorCode::kExpired);
 
-  EXPECT_EQ(access().scan_state("no-such-code").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(access().scan_state("no-such-code", hash_).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(access().claim_scan("no-such-code", hash_, "").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(access().scan("no-such-code", device_.id, "").error().code, ErrorCode::kUnauthenticated);
 }
@@ -536,6 +541,24 @@ TEST(SignupErrorsTest, ListsEveryBadFieldInFormOrder) {
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_TRUE(errors[0].starts_with("org_name: ")) << errors[0];
   EXPECT_TRUE(errors[1].starts_with("email: ")) << errors[1];
+}
+
+TEST_F(AdminAccessTest, AnAdminsPhoneGetsAtMostTenPushesAnHour) {
+  give_owner_a_device();
+  for (int i = 0; i < kMaxAdminPushesPerHour; ++i) {
+    auto opened = access().begin_signin_push(owner_.email, hash_, browser());
+    ASSERT_TRUE(opened && *opened) << i;
+  }
+  // The eleventh gets the decoy (nothing opened), and re-authentication is refused.
+  auto flooded = access().begin_signin_push(owner_.email, hash_, browser());
+  ASSERT_TRUE(flooded);
+  EXPECT_FALSE(*flooded);
+  EXPECT_EQ(access().begin_reauth(owner_.id, hash_, browser()).error().code, ErrorCode::kExhausted);
+  EXPECT_TRUE(contains(audit_kinds(org_.id), "admin.signin_refused"));
+  // An hour later the phone takes pushes again.
+  advance(seconds(3601));
+  auto later = access().begin_signin_push(owner_.email, hash_, browser());
+  ASSERT_TRUE(later && *later);
 }
 
 // ---------------------------------------------------------------- re-authentication
