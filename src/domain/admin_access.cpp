@@ -1,4 +1,5 @@
 #include "domain/admin_access.h"
+#include "domain/transaction_outcome.h"
 
 #include <cctype>
 
@@ -21,6 +22,11 @@ using store::UnixTime;
 
 namespace {
 
+using detail::is_refusal;
+using detail::json_text;
+using detail::Outcome;
+using detail::unwrap;
+
 // Ids are UUIDs (36 characters); anything much longer is not one of ours.
 constexpr std::size_t kMaxIdBytes = 64;
 constexpr std::size_t kMaxIpBytes = 64;
@@ -37,13 +43,6 @@ bool is_hex64(std::string_view s) {
   }
   return true;
 }
-
-std::string json_text(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-// Infrastructure failures roll the transaction back; everything else is a refusal worth recording.
-bool is_refusal(const Error& e) { return e.code != ErrorCode::kUnavailable && e.code != ErrorCode::kInternal; }
 
 // "<field>: <Message>" — what begin_signup()/invite() promise for a bad form field.
 Error field_error(std::string_view field, const Error& e) {
@@ -75,24 +74,7 @@ Status append(store::Db& db, const Event& ev, UnixTime at) {
   e.subject_id = ev.subject_id;
   e.ip = truncate_utf8(ev.ip, kMaxIpBytes);
   e.details = json_text(ev.details);
-  auto id = store::AuditRepo(db).append(e);
-  AVOW_TRY(id);
-  return ok();
-}
-
-// A transaction's result when a refusal must still commit what it wrote (its audit event, a completed
-// challenge): an error would roll those back, so the refusal travels as a value and becomes the error after.
-template <class T>
-struct Outcome {
-  std::optional<T> value;
-  std::optional<Error> refusal;
-};
-
-template <class T>
-Result<T> unwrap(Result<Outcome<T>> outcome) {
-  AVOW_TRY(outcome);
-  if (outcome->refusal) return tl::unexpected(*outcome->refusal);
-  return std::move(*outcome->value);
+  return detail::append_audit(db, e);
 }
 
 // The browser binding kept in a ScanCode's details: {"browser": "<hex sha256>", …}.

@@ -11,6 +11,7 @@
 #include "domain/integrations.h"
 #include "domain/scan_codes.h"
 #include "domain/states.h"
+#include "domain/transaction_outcome.h"
 #include "domain/validation.h"
 #include "store/repositories.h"
 
@@ -22,6 +23,13 @@ using store::UnixTime;
 std::string context_hash(std::string_view context_json) { return base64url_encode(sha256_bytes(context_json)); }
 
 namespace {
+
+using detail::is_refusal;
+using detail::json_text;
+using detail::Outcome;
+using detail::unwrap;
+
+Status append(store::Db& db, const store::AuditEventRecord& e) { return detail::append_audit(db, e); }
 
 // Ids are UUIDs (36 characters); anything much longer is not one of ours.
 constexpr std::size_t kMaxIdBytes = 64;
@@ -47,13 +55,6 @@ bool flow_secret_matches(const store::ChallengeRecord& c, std::string_view given
 }
 
 std::string label_of(const store::UserRecord& u) { return u.upn.empty() ? u.display_name : u.upn; }
-
-std::string json_text(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-// Infrastructure failures roll the transaction back; everything else is a refusal worth recording.
-bool is_refusal(const Error& e) { return e.code != ErrorCode::kUnavailable && e.code != ErrorCode::kInternal; }
 
 // An audit event about a challenge, by `actor_kind`/`actor_id`.
 store::AuditEventRecord challenge_event(const store::ChallengeRecord& c, std::string kind, std::string actor_kind,
@@ -83,27 +84,6 @@ store::AuditEventRecord user_event(const store::ChallengeRecord& c, std::string 
   e.subject_kind = "user";
   e.subject_id = c.user_id.value_or("");
   return e;
-}
-
-Status append(store::Db& db, const store::AuditEventRecord& e) {
-  auto id = store::AuditRepo(db).append(e);
-  AVOW_TRY(id);
-  return ok();
-}
-
-// A transaction's result when a refusal must still commit what it wrote (its audit event, an expiry):
-// an error would roll those back, so the refusal travels as a value and becomes the error afterwards.
-template <class T>
-struct Outcome {
-  std::optional<T> value;
-  std::optional<Error> refusal;
-};
-
-template <class T>
-Result<T> unwrap(Result<Outcome<T>> outcome) {
-  AVOW_TRY(outcome);
-  if (outcome->refusal) return tl::unexpected(*outcome->refusal);
-  return std::move(*outcome->value);
 }
 
 // What the edge may tell a device about a failed scan; see scan() in sign_in.h.
