@@ -28,11 +28,38 @@ bool is_blank_tail(const char* p, const char* end) {
   return true;
 }
 
+// Frames in the WAL (pages of 4 KiB) that wake the background checkpointer: ~16 MiB. The same hot pages
+// (index tails, the newest challenges) are copied back once per checkpoint, so fewer, larger ones copy less.
+constexpr int kCheckpointFrames = 4000;
+
 // What every connection of one pool shares.
 struct PoolShared {
   // Serialises this process's writers before they reach SQLite (see database.h).
   std::mutex write_mutex;
+
+  // Set by a committing connection when the WAL has grown past kCheckpointFrames; read by the checkpointer.
+  std::mutex checkpoint_mu;
+  std::condition_variable checkpoint_cv;
+  bool checkpoint_wanted = false;
+  bool checkpoint_stop = false;
 };
+
+// Installed with sqlite3_wal_hook on every pool connection instead of SQLite's automatic checkpoint, which
+// runs inside the COMMIT that crosses the threshold — i.e. while this process's write mutex is held, so
+// every other writer waited for the whole copy and both fsyncs (10–20 ms measured). Here the committing
+// thread only wakes the checkpointer.
+int on_wal_commit(void* arg, sqlite3*, const char*, int frames) {
+  if (frames >= kCheckpointFrames) {
+    auto* shared = static_cast<PoolShared*>(arg);
+    {
+      std::lock_guard lock(shared->checkpoint_mu);
+      if (shared->checkpoint_wanted) return SQLITE_OK;
+      shared->checkpoint_wanted = true;
+    }
+    shared->checkpoint_cv.notify_one();
+  }
+  return SQLITE_OK;
+}
 
 class SqliteDb final : public Db {
  public:
@@ -211,13 +238,13 @@ class SqliteDb final : public Db {
     AVOW_TRY(exec_plain("PRAGMA synchronous = NORMAL"));
     // Performance only (none changes what is stored or when it is durable):
     // - sorts and temporary b-trees stay in memory instead of temporary files;
-    // - a checkpoint every ~16 MiB of WAL instead of 4 MiB: the same hot pages (index tails, the newest
-    //   challenges) are copied back once per checkpoint instead of four times.
+    // - no automatic checkpoint in the committing thread: the pool's checkpointer does it (see
+    //   on_wal_commit).
     // Not mmap_size: in WAL mode SQLite drops a connection's whole mapping whenever another connection has
     // written (as it drops its page cache), so with a pool and a write per request the map is torn down
     // and faulted in again all the time — measured slower (munmap + page faults) than pread().
     AVOW_TRY(exec_plain("PRAGMA temp_store = MEMORY"));
-    if (!in_memory) AVOW_TRY(exec_plain("PRAGMA wal_autocheckpoint = 4000"));
+    if (!in_memory) sqlite3_wal_hook(db_, &on_wal_commit, shared_.get());
     auto fk = query_one("PRAGMA foreign_keys");
     AVOW_TRY(fk);
     if (!*fk || (*fk)->int64(0).value_or(0) != 1) {
@@ -422,8 +449,11 @@ class SqlitePool {
       AVOW_TRY(db->configure(opts_, i == 0, in_memory));
       idle_.push_back(std::move(db));
     }
+    if (!in_memory) AVOW_TRY(start_checkpointer());
     return ok();
   }
+
+  ~SqlitePool() { stop_checkpointer(); }
 
   Result<std::unique_ptr<SqliteDb>> take() {
     std::unique_lock lock(mu_);
@@ -457,6 +487,7 @@ class SqlitePool {
       dbs.swap(idle_);
     }
     cv_.notify_all();
+    stop_checkpointer();
     if (!dbs.empty() && opts_.path != ":memory:") dbs.front()->checkpoint();
     dbs.clear();
   }
@@ -468,6 +499,80 @@ class SqlitePool {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<SqliteDb>> idle_;
   bool closed_ = false;
+
+  // The background checkpointer: its own connection and thread, woken by on_wal_commit.
+  Status start_checkpointer() {
+    const int rc =
+        sqlite3_open_v2(opts_.path.c_str(), &checkpoint_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = checkpoint_db_ ? sqlite3_errmsg(checkpoint_db_) : sqlite3_errstr(rc);
+      sqlite3_close_v2(checkpoint_db_);
+      checkpoint_db_ = nullptr;
+      return fail(ErrorCode::kUnavailable, "cannot open SQLite database '" + opts_.path + "': " + msg);
+    }
+    // How long each try of the second step may hold this process's writers while it waits for readers.
+    sqlite3_busy_timeout(checkpoint_db_, static_cast<int>(kCheckpointWait.count()));
+    // SQLite 3.40 opens a connection's WAL on its first read; until then a checkpoint silently does nothing.
+    sqlite3_exec(checkpoint_db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+    checkpointer_ = std::thread([this] { checkpoint_loop(); });
+    return ok();
+  }
+
+  void stop_checkpointer() {
+    {
+      std::lock_guard lock(shared_->checkpoint_mu);
+      shared_->checkpoint_stop = true;
+    }
+    shared_->checkpoint_cv.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
+    if (checkpoint_db_) sqlite3_close_v2(checkpoint_db_);
+    checkpoint_db_ = nullptr;
+  }
+
+  void checkpoint_loop() {
+    PoolShared& sh = *shared_;
+    std::unique_lock lock(sh.checkpoint_mu);
+    for (;;) {
+      sh.checkpoint_cv.wait(lock, [&] { return sh.checkpoint_wanted || sh.checkpoint_stop; });
+      if (sh.checkpoint_stop) return;
+      sh.checkpoint_wanted = false;
+      lock.unlock();
+      const bool emptied = checkpoint_once();
+      lock.lock();
+      // Commits made while it ran asked for this same checkpoint.
+      if (emptied) sh.checkpoint_wanted = false;
+      // A reader holding an old snapshot for long (an export, say) keeps the WAL from being emptied, and every
+      // commit would ask again at once: wait a while before holding the writers again.
+      if (!emptied) sh.checkpoint_cv.wait_for(lock, kCheckpointBackoff, [&] { return sh.checkpoint_stop; });
+    }
+  }
+
+  // Two checkpoints. The first, passive, copies the WAL back while this process's writers go on (the WAL's
+  // fsync, the copy and the database's fsync: the slow part). The second holds the writers and copies only
+  // what they appended meanwhile, then waits (a few kCheckpointWait) for the readers still on the WAL to
+  // finish, so that the next write starts the WAL over from the beginning. A passive checkpoint alone never
+  // gets there on a busy server (some reader always holds an older snapshot): its WAL grew without bound.
+  bool checkpoint_once() {
+    if (sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) != SQLITE_OK) {
+      return false;  // another process is checkpointing, or the file is busy
+    }
+    std::lock_guard writers(shared_->write_mutex);
+    // SQLITE_BUSY when a reader held an older snapshot for the whole busy timeout; readers are short, and
+    // the ones that start once the WAL is fully copied no longer hold it, so a few tries normally do.
+    for (int attempt = 0; attempt < kCheckpointTries; ++attempt) {
+      if (sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr) ==
+          SQLITE_OK) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  static constexpr std::chrono::milliseconds kCheckpointBackoff{1000};
+  static constexpr std::chrono::milliseconds kCheckpointWait{5};  // per try
+  static constexpr int kCheckpointTries = 4;
+  sqlite3* checkpoint_db_ = nullptr;
+  std::thread checkpointer_;
 };
 
 class SqliteDatabase final : public Database {

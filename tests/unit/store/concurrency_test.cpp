@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <latch>
+#include <set>
 #include <thread>
 
 #include "backends.h"
@@ -255,6 +258,89 @@ TEST(RetryTest, GivesUpAfterTheConfiguredAttempts) {
   auto r = (*c)->query_one("SELECT COUNT(*) FROM orgs WHERE name = 'held'");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ((*r)->int64(0).value(), 0);
+}
+
+}  // namespace
+}  // namespace avow::store
+
+namespace avow::store {
+namespace {
+
+// The pool's background checkpointer keeps the WAL bounded while writers never stop: two writers append
+// ~48 MiB each (six times the ~16 MiB checkpoint threshold in all) while a reader keeps opening snapshots.
+// SQLite's own automatic checkpoint is off on pool connections, so without the checkpointer (or with one that
+// never empties the WAL under load) the WAL would never start over and its file would hold all ~96 MiB.
+TEST(CheckpointTest, TheWalStartsOverWhileWritersNeverStop) {
+  TempDir dir;
+  const std::string path = dir.file("wal.db");
+  auto db = open_file(path, 4);
+  ASSERT_TRUE(db);
+  {
+    auto c = db->connection();
+    ASSERT_TRUE(c);
+    ASSERT_TRUE((*c)->execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body BLOB NOT NULL)"));
+  }
+  constexpr int kWriters = 2;
+  constexpr int kPerWriter = 3000;
+  const std::string body(16 * 1024, 'x');
+  std::atomic<bool> writing{true};
+  std::atomic<int> reads{0};
+
+  // The WAL file's size, and its header's salt, which SQLite changes each time the WAL starts over.
+  auto wal_state = [&]() -> std::pair<std::uintmax_t, std::string> {
+    std::ifstream in(path + "-wal", std::ios::binary);
+    std::string header(32, '\0');
+    if (!in.read(header.data(), 32)) return {0, ""};
+    in.seekg(0, std::ios::end);
+    return {static_cast<std::uintmax_t>(in.tellg()), header.substr(16, 8)};
+  };
+  std::uintmax_t largest_wal = 0;
+  std::set<std::string> salts;
+
+  std::thread reader([&] {
+    auto c = db->connection();
+    ASSERT_TRUE(c);
+    while (writing.load()) {
+      auto n = (*c)->query_one("SELECT COUNT(*) FROM scratch");
+      ASSERT_TRUE(n) << n.error().message;
+      ++reads;
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      auto c = db->connection();
+      ASSERT_TRUE(c);
+      for (int i = 0; i < kPerWriter; ++i) {
+        Status st = (*c)->transaction([&](Db& tx) -> Status {
+          auto r = tx.execute("INSERT INTO scratch (body) VALUES ($1)", {Blob{body}});
+          if (!r) return tl::unexpected(r.error());
+          return ok();
+        });
+        ASSERT_TRUE(st) << st.error().message;
+        if (w == 0) {
+          auto [size, salt] = wal_state();
+          largest_wal = std::max(largest_wal, size);
+          if (!salt.empty()) salts.insert(salt);
+        }
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  writing = false;
+  reader.join();
+
+  const std::uintmax_t written = std::uintmax_t{kWriters} * kPerWriter * body.size();
+  std::printf("largest WAL %ju bytes of %ju written; the WAL started over %zu times\n", largest_wal, written,
+              salts.size() - 1);
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_GE(salts.size(), 3u) << "the WAL started over fewer than twice";
+  EXPECT_LT(largest_wal, written * 2 / 3);
+  auto c = db->connection();
+  auto n = (*c)->query_one("SELECT COUNT(*), SUM(length(body)) FROM scratch");
+  ASSERT_TRUE(n && *n);
+  EXPECT_EQ((*n)->int64(0).value(), kWriters * kPerWriter);
+  EXPECT_EQ(static_cast<std::uintmax_t>((*n)->int64(1).value()), written);
 }
 
 }  // namespace
