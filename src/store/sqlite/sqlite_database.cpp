@@ -28,9 +28,11 @@ bool is_blank_tail(const char* p, const char* end) {
   return true;
 }
 
-// Frames in the WAL (pages of 4 KiB) that wake the background checkpointer: ~16 MiB. The same hot pages
-// (index tails, the newest challenges) are copied back once per checkpoint, so fewer, larger ones copy less.
-constexpr int kCheckpointFrames = 4000;
+// Frames in the WAL (pages of 4 KiB) that wake the background checkpointer: ~2 MiB. Measured with
+// `avow-bench soak --rate 450` (bench/README.md): small, frequent checkpoints keep p99 approve→finished at
+// 4–5 ms and flat; at 4000 frames each checkpoint's burst of copying and syncing pushed it to 10–15 ms,
+// growing with the database; 250 frames was no better than 500.
+constexpr int kCheckpointFrames = 500;
 
 // What every connection of one pool shares.
 struct PoolShared {

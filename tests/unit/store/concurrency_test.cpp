@@ -267,7 +267,7 @@ namespace avow::store {
 namespace {
 
 // The pool's background checkpointer keeps the WAL bounded while writers never stop: two writers append
-// ~48 MiB each (six times the ~16 MiB checkpoint threshold in all) while a reader keeps opening snapshots.
+// ~48 MiB each (many times the ~2 MiB checkpoint threshold) while a reader keeps opening snapshots.
 // SQLite's own automatic checkpoint is off on pool connections, so without the checkpointer (or with one that
 // never empties the WAL under load) the WAL would never start over and its file would hold all ~96 MiB.
 TEST(CheckpointTest, TheWalStartsOverWhileWritersNeverStop) {
