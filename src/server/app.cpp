@@ -199,6 +199,24 @@ struct KeyRingReloads {
   }
 };
 
+// Rows forgotten per transaction by the sweep: ~1 ms of write lock on SQLite.
+constexpr int kSweepBatch = 500;
+
+// Runs `purge(db, kSweepBatch)` in its own transaction until it forgets fewer than kSweepBatch rows.
+template <class Purge>
+Status purge_in_batches(const std::stop_token& stop, store::Database& database, const Purge& purge) {
+  for (;;) {
+    std::int64_t forgotten = 0;
+    Status st = database.transaction([&](store::Db& db) -> Status {
+      auto n = purge(db, kSweepBatch);
+      AVOW_TRY(n);
+      forgotten = *n;
+      return ok();
+    });
+    if (!st || forgotten < kSweepBatch || stop.stop_requested()) return st;
+  }
+}
+
 // Housekeeping on its own thread (every step blocks on the database): re-reads the key ring when asked
 // (`reloads`) and every kKeyRingReloadInterval, and every kSweepInterval expires challenges and ScanCodes past
 // their time and forgets spent replay-protection entries and dead sessions.
@@ -229,11 +247,19 @@ void maintenance(std::stop_token stop, crypto::KeyRing* ring, std::shared_ptr<st
     auto swept = database->transaction([now](store::Db& db) -> Status {
       AVOW_TRY(store::ChallengeRepo(db).expire_due(now));
       AVOW_TRY(store::ScanCodeRepo(db).expire_due(now));
-      AVOW_TRY(store::UsedHintRepo(db).purge_expired(now));
-      AVOW_TRY(store::DeviceNonceRepo(db).purge_expired(now));
       AVOW_TRY(store::SessionRepo(db).purge_expired(now));
       return ok();
     });
+    // The replay records pile up at the request rate (two device nonces per sign-in): forgotten in bounded
+    // batches, each its own short transaction, so that sign-ins are not held behind one long delete.
+    if (swept)
+      swept = purge_in_batches(stop, *database, [now](store::Db& db, int limit) {
+        return store::DeviceNonceRepo(db).purge_expired(now, limit);
+      });
+    if (swept)
+      swept = purge_in_batches(stop, *database, [now](store::Db& db, int limit) {
+        return store::UsedHintRepo(db).purge_expired(now, limit);
+      });
     if (!swept) report("housekeeping sweep failed", swept.error());
     lock.lock();
   }

@@ -1,4 +1,5 @@
 // Challenges, scan codes and used hints: the rows an MFA flow moves through.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "store/repo_util.h"
@@ -298,8 +299,11 @@ Result<bool> UsedHintRepo::record_once(std::string_view key, UnixTime expires_at
                   {key, expires_at}));
 }
 
-Result<std::int64_t> UsedHintRepo::purge_expired(UnixTime now) {
-  return db_.execute("DELETE FROM used_hints WHERE expires_at <= $1", {now});
+Result<std::int64_t> UsedHintRepo::purge_expired(UnixTime now, int limit) {
+  return db_.execute(
+      "DELETE FROM used_hints WHERE hint_key IN "
+      "(SELECT hint_key FROM used_hints WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
+      {now, std::max(limit, 1)});
 }
 
 // ===================================================================== DeviceNonceRepo
@@ -311,8 +315,11 @@ Result<bool> DeviceNonceRepo::record_once(std::string_view device_id, std::strin
                   {device_id, jti, expires_at}));
 }
 
-Result<std::int64_t> DeviceNonceRepo::purge_expired(UnixTime now) {
-  return db_.execute("DELETE FROM device_nonces WHERE expires_at <= $1", {now});
+Result<std::int64_t> DeviceNonceRepo::purge_expired(UnixTime now, int limit) {
+  return db_.execute(
+      "DELETE FROM device_nonces WHERE (device_id, jti) IN "
+      "(SELECT device_id, jti FROM device_nonces WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
+      {now, std::max(limit, 1)});
 }
 
 }  // namespace avow::store

@@ -270,8 +270,9 @@ class UsedHintRepo {
   explicit UsedHintRepo(Db& db) : db_(db) {}
   // Records `key` until `expires_at`: true the first time, false when it is already recorded (a replay).
   Result<bool> record_once(std::string_view key, UnixTime expires_at);
-  // Forgets keys whose expires_at <= now; returns how many.
-  Result<std::int64_t> purge_expired(UnixTime now);
+  // Forgets at most `limit` keys whose expires_at <= now (the earliest first); returns how many. A bounded
+  // batch keeps the write lock short: the periodic sweep calls it until it returns less than `limit`.
+  Result<std::int64_t> purge_expired(UnixTime now, int limit);
 
  private:
   Db& db_;
@@ -284,8 +285,9 @@ class DeviceNonceRepo {
   // Records (device_id, jti) until `expires_at`: true the first time, false when it is already recorded
   // (a replay).
   Result<bool> record_once(std::string_view device_id, std::string_view jti, UnixTime expires_at);
-  // Forgets nonces whose expires_at <= now; returns how many.
-  Result<std::int64_t> purge_expired(UnixTime now);
+  // Forgets at most `limit` nonces whose expires_at <= now (the earliest first); returns how many (see
+  // UsedHintRepo::purge_expired).
+  Result<std::int64_t> purge_expired(UnixTime now, int limit);
 
  private:
   Db& db_;

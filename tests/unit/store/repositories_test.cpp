@@ -539,10 +539,10 @@ TEST_P(RepoTest, DeviceNoncesRecordOncePerDevice) {
   EXPECT_FALSE(nonces.record_once(s_.device.id, jti, kT0 + 61).value());     // a replay
   EXPECT_TRUE(nonces.record_once("another-device", jti, kT0 + 61).value());  // scoped per device
   EXPECT_TRUE(nonces.record_once(s_.device.id, "a-second-jti-value", kT0 + 10).value());
-  EXPECT_EQ(nonces.purge_expired(kT0 + 9).value(), 0);
-  EXPECT_EQ(nonces.purge_expired(kT0 + 10).value(), 1);
+  EXPECT_EQ(nonces.purge_expired(kT0 + 9, 100).value(), 0);
+  EXPECT_EQ(nonces.purge_expired(kT0 + 10, 100).value(), 1);
   EXPECT_FALSE(nonces.record_once(s_.device.id, jti, kT0 + 61).value());  // not purged yet
-  EXPECT_EQ(nonces.purge_expired(kT0 + 61).value(), 2);
+  EXPECT_EQ(nonces.purge_expired(kT0 + 61, 100).value(), 2);
   EXPECT_TRUE(nonces.record_once(s_.device.id, jti, kT0 + 200).value());
 }
 
@@ -551,9 +551,36 @@ TEST_P(RepoTest, UsedHintsRecordOnce) {
   EXPECT_TRUE(hints.record_once("k1", kT0 + 600).value());
   EXPECT_FALSE(hints.record_once("k1", kT0 + 600).value());
   EXPECT_TRUE(hints.record_once("k2", kT0 + 10).value());
-  EXPECT_EQ(hints.purge_expired(kT0 + 10).value(), 1);
+  EXPECT_EQ(hints.purge_expired(kT0 + 10, 100).value(), 1);
   EXPECT_TRUE(hints.record_once("k2", kT0 + 700).value());
   EXPECT_FALSE(hints.record_once("k1", kT0 + 600).value());
+}
+
+// The sweep forgets replay records in bounded batches: never more than the limit, the earliest first, and
+// never one that has not expired.
+TEST_P(RepoTest, ReplayRecordsArePurgedInBoundedBatchesEarliestFirst) {
+  UsedHintRepo hints(db());
+  DeviceNonceRepo nonces(db());
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(hints.record_once("hint-" + std::to_string(i), kT0 + 10 * i).value());
+    ASSERT_TRUE(
+        nonces.record_once(i % 2 ? s_.device.id : "another-device", "jti-" + std::to_string(i), kT0 + 10 * i).value());
+  }
+  // Expired at kT0 + 45: i = 0..4. Batches of 3: 3, then 2, then none.
+  EXPECT_EQ(hints.purge_expired(kT0 + 45, 3).value(), 3);
+  EXPECT_EQ(nonces.purge_expired(kT0 + 45, 3).value(), 3);
+  // The three earliest are gone (recording them again succeeds), the fourth is still there.
+  EXPECT_TRUE(hints.record_once("hint-2", kT0 + 1000).value());
+  EXPECT_FALSE(hints.record_once("hint-3", kT0 + 1000).value());
+  EXPECT_TRUE(nonces.record_once("another-device", "jti-2", kT0 + 1000).value());
+  EXPECT_FALSE(nonces.record_once(s_.device.id, "jti-3", kT0 + 1000).value());
+  EXPECT_EQ(hints.purge_expired(kT0 + 45, 3).value(), 2);
+  EXPECT_EQ(nonces.purge_expired(kT0 + 45, 3).value(), 2);
+  EXPECT_EQ(hints.purge_expired(kT0 + 45, 3).value(), 0);
+  EXPECT_EQ(nonces.purge_expired(kT0 + 45, 3).value(), 0);
+  // Not yet expired: kept.
+  EXPECT_FALSE(hints.record_once("hint-6", kT0 + 1000).value());
+  EXPECT_FALSE(nonces.record_once("another-device", "jti-6", kT0 + 1000).value());
 }
 
 TEST_P(RepoTest, AuditEvents) {
