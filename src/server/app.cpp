@@ -199,8 +199,9 @@ struct KeyRingReloads {
   }
 };
 
-// Rows forgotten per transaction by the sweep: ~1 ms of write lock on SQLite.
+// Rows forgotten per transaction by the sweep, and the pause between two such transactions.
 constexpr int kSweepBatch = 500;
+constexpr auto kSweepPause = std::chrono::milliseconds(2);
 
 // Runs `purge(db, kSweepBatch)` in its own transaction until it forgets fewer than kSweepBatch rows.
 template <class Purge>
@@ -214,6 +215,9 @@ Status purge_in_batches(const std::stop_token& stop, store::Database& database, 
       return ok();
     });
     if (!st || forgotten < kSweepBatch || stop.stop_requested()) return st;
+    // The write lock is not fair: without a pause this thread would take it back at once, batch after batch,
+    // and the sign-ins waiting for it would wait for the whole sweep after all.
+    std::this_thread::sleep_for(kSweepPause);
   }
 }
 

@@ -15,6 +15,25 @@ using detail::won;
 
 namespace {
 
+// Deletes the earliest expired rows of `table` (which has an index on expires_at), at most `limit` of them —
+// or, when more than `limit` rows share the earliest expiry second, that second's rows. Expiry ranges rather
+// than `DELETE … WHERE key IN (SELECT … LIMIT n)`, which SQLite ran as a scan of the whole table per batch.
+Result<std::int64_t> purge_earliest(Db& db, std::string_view table, UnixTime now, int limit) {
+  const std::string t(table);
+  limit = std::max(limit, 1);
+  // The expiry of the (limit+1)-th earliest expired row: everything strictly before it is at most `limit` rows.
+  auto next = db.query_one(
+      "SELECT expires_at FROM " + t + " WHERE expires_at <= $1 ORDER BY expires_at LIMIT 1 OFFSET $2", {now, limit});
+  AVOW_TRY(next);
+  if (!*next) return db.execute("DELETE FROM " + t + " WHERE expires_at <= $1", {now});
+  auto cutoff = (*next)->int64(0);
+  AVOW_TRY(cutoff);
+  auto n = db.execute("DELETE FROM " + t + " WHERE expires_at < $1", {*cutoff});
+  AVOW_TRY(n);
+  if (*n > 0) return n;
+  return db.execute("DELETE FROM " + t + " WHERE expires_at = $1", {*cutoff});
+}
+
 #define AVOW_CHALLENGE_COLUMNS                                                                                 \
   "id, org_id, kind, user_id, admin_id, integration_id, state, number, choices, context, nonce, state_param, " \
   "redirect_uri, client_id, hint_sub, created_at, expires_at, decided_at, decided_by_device, completed_at, "   \
@@ -300,10 +319,7 @@ Result<bool> UsedHintRepo::record_once(std::string_view key, UnixTime expires_at
 }
 
 Result<std::int64_t> UsedHintRepo::purge_expired(UnixTime now, int limit) {
-  return db_.execute(
-      "DELETE FROM used_hints WHERE hint_key IN "
-      "(SELECT hint_key FROM used_hints WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
-      {now, std::max(limit, 1)});
+  return purge_earliest(db_, "used_hints", now, limit);
 }
 
 // ===================================================================== DeviceNonceRepo
@@ -311,15 +327,12 @@ Result<std::int64_t> UsedHintRepo::purge_expired(UnixTime now, int limit) {
 Result<bool> DeviceNonceRepo::record_once(std::string_view device_id, std::string_view jti, UnixTime expires_at) {
   return won(
       db_.execute("INSERT INTO device_nonces (device_id, jti, expires_at) VALUES ($1, $2, $3) "
-                  "ON CONFLICT (device_id, jti) DO NOTHING",
+                  "ON CONFLICT (expires_at, device_id, jti) DO NOTHING",
                   {device_id, jti, expires_at}));
 }
 
 Result<std::int64_t> DeviceNonceRepo::purge_expired(UnixTime now, int limit) {
-  return db_.execute(
-      "DELETE FROM device_nonces WHERE (device_id, jti) IN "
-      "(SELECT device_id, jti FROM device_nonces WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
-      {now, std::max(limit, 1)});
+  return purge_earliest(db_, "device_nonces", now, limit);
 }
 
 }  // namespace avow::store

@@ -251,10 +251,27 @@ CREATE INDEX users_org_upn ON users (org_id, upn, id);
 CREATE INDEX admins_email ON admins (email);
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations = {{
+// Version 4: device request ids keyed by when they expire. A replayed request carries the same signed `iat`,
+// hence the same expires_at, so the key still catches it; new ids now land at the end of the key's b-tree and
+// the sweep removes whole pages from its start, where the old (device_id, jti) key scattered both over the
+// whole index (a sweep dirtied nearly every page of it).
+constexpr std::string_view kSchemaV4 = R"sql(
+CREATE TABLE device_nonces_v4 (
+  expires_at  BIGINT NOT NULL,
+  device_id   TEXT NOT NULL,
+  jti         TEXT NOT NULL,
+  PRIMARY KEY (expires_at, device_id, jti)
+);
+INSERT INTO device_nonces_v4 (expires_at, device_id, jti) SELECT expires_at, device_id, jti FROM device_nonces;
+DROP TABLE device_nonces;
+ALTER TABLE device_nonces_v4 RENAME TO device_nonces;
+)sql";
+
+constexpr std::array<Migration, 4> kMigrations = {{
     {1, "initial schema", kSchemaV1},
     {2, "fallback codes", kSchemaV2},
     {3, "dashboard", kSchemaV3},
+    {4, "device request ids by expiry", kSchemaV4},
 }};
 
 // The bookkeeping table itself is created outside the numbered list so that version 0 means "empty".

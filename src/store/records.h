@@ -232,17 +232,17 @@ struct OrgSettingsRecord {
   std::string org_id;
   int challenge_ttl_seconds = 120;
   int number_digits = 2;
-  int max_pushes_per_hour = 20;   // new sign-in requests (pushes) per user per rolling hour
-  int lockout_max_failures = 5;   // wrong-number answers before the user is locked
+  int max_pushes_per_hour = 20;  // new sign-in requests (pushes) per user per rolling hour
+  int lockout_max_failures = 5;  // wrong-number answers before the user is locked
   int code_lockout_threshold = 10;
   UnixTime updated_at = 0;
 };
 
 // What the users list filters on (dashboard search).
 struct UserQuery {
-  std::string text;                   // substring of UPN or display name, case-insensitive; empty: all
-  std::optional<UserStatus> status;   // none: any
-  int limit = 50;                     // clamped to [1, 500]
+  std::string text;                  // substring of UPN or display name, case-insensitive; empty: all
+  std::optional<UserStatus> status;  // none: any
+  int limit = 50;                    // clamped to [1, 500]
   int offset = 0;
 };
 

@@ -270,8 +270,9 @@ class UsedHintRepo {
   explicit UsedHintRepo(Db& db) : db_(db) {}
   // Records `key` until `expires_at`: true the first time, false when it is already recorded (a replay).
   Result<bool> record_once(std::string_view key, UnixTime expires_at);
-  // Forgets at most `limit` keys whose expires_at <= now (the earliest first); returns how many. A bounded
-  // batch keeps the write lock short: the periodic sweep calls it until it returns less than `limit`.
+  // Forgets at most `limit` keys whose expires_at <= now, the earliest first (more only when more than `limit`
+  // share the earliest expiry second: those go together); returns how many. A bounded batch keeps the write
+  // lock short: the periodic sweep calls it until it returns less than `limit`.
   Result<std::int64_t> purge_expired(UnixTime now, int limit);
 
  private:
@@ -283,7 +284,8 @@ class DeviceNonceRepo {
  public:
   explicit DeviceNonceRepo(Db& db) : db_(db) {}
   // Records (device_id, jti) until `expires_at`: true the first time, false when it is already recorded
-  // (a replay).
+  // (a replay). `expires_at` must follow from the signed request (its iat + the window), so that a replayed
+  // request gives the same one: the record's key includes it.
   Result<bool> record_once(std::string_view device_id, std::string_view jti, UnixTime expires_at);
   // Forgets at most `limit` nonces whose expires_at <= now (the earliest first); returns how many (see
   // UsedHintRepo::purge_expired).

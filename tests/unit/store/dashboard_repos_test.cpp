@@ -115,6 +115,31 @@ TEST_P(DashboardRepoTest, UpgradeFromVersionTwoKeepsRows) {
   database->close();
 }
 
+// Version 4 re-keys device request ids by expiry: the ids recorded before the upgrade are still replays after.
+TEST_P(DashboardRepoTest, UpgradeToVersionFourKeepsDeviceRequestIds) {
+  auto fresh = ScratchDatabase::create(GetParam());
+  ASSERT_TRUE(fresh);
+  auto database = fresh->open(1);
+  ASSERT_TRUE(database);
+  {
+    auto c = database->connection();
+    ASSERT_TRUE(c);
+    Db& old = **c;
+    ASSERT_TRUE(migrate(old, all_migrations().first(3)));
+    ASSERT_TRUE(old.execute("INSERT INTO device_nonces (device_id, jti, expires_at) VALUES ('d1', 'j1', 100)"));
+    ASSERT_TRUE(old.execute("INSERT INTO device_nonces (device_id, jti, expires_at) VALUES ('d1', 'j2', 200)"));
+    ASSERT_TRUE(migrate(old));
+    EXPECT_EQ(schema_version(old).value(), latest_schema_version());
+    DeviceNonceRepo nonces(old);
+    EXPECT_FALSE(nonces.record_once("d1", "j1", 100).value());  // still a replay
+    EXPECT_FALSE(nonces.record_once("d1", "j2", 200).value());
+    EXPECT_TRUE(nonces.record_once("d2", "j1", 100).value());  // another device's id
+    EXPECT_EQ(nonces.purge_expired(150, 10).value(), 2);       // j1 of d1 and of d2
+    EXPECT_FALSE(nonces.record_once("d1", "j2", 200).value());
+  }
+  database->close();
+}
+
 TEST_P(DashboardRepoTest, OrgCount) {
   OrgRepo orgs(db());
   EXPECT_EQ(orgs.count().value(), 1);
