@@ -286,10 +286,10 @@ TEST_F(BindingsTest, ADeviceNonceIsKeptThroughItsWindow) {
   const std::string late = random_token(16);
   ASSERT_TRUE(accept_device_request(db(), clock_, device_.id, late, iat));
   advance(seconds(60));
-  EXPECT_EQ(store::DeviceNonceRepo(db()).purge_expired(now()).value(), 0);
+  EXPECT_EQ(store::DeviceNonceRepo(db()).purge_expired(now(), 100).value(), 0);
   EXPECT_EQ(accept_device_request(db(), clock_, device_.id, late, iat).error().code, ErrorCode::kConflict);
   advance(seconds(1));
-  EXPECT_EQ(store::DeviceNonceRepo(db()).purge_expired(now()).value(), 1);
+  EXPECT_EQ(store::DeviceNonceRepo(db()).purge_expired(now(), 100).value(), 1);
   EXPECT_EQ(accept_device_request(db(), clock_, device_.id, late, iat).error().code, ErrorCode::kExpired);
 }
 
