@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -252,17 +253,16 @@ void maintenance(std::stop_token stop, crypto::KeyRing* ring, std::shared_ptr<st
       AVOW_TRY(store::ChallengeRepo(db).expire_due(now));
       AVOW_TRY(store::ScanCodeRepo(db).expire_due(now));
       AVOW_TRY(store::SessionRepo(db).purge_expired(now));
+      // Used hints are keyed by the hint's hash, spread over the whole index: deleting them in batches would
+      // rewrite most of its pages once per batch, so they go in one statement.
+      AVOW_TRY(store::UsedHintRepo(db).purge_expired(now, std::numeric_limits<int>::max()));
       return ok();
     });
-    // The replay records pile up at the request rate (two device nonces per sign-in): forgotten in bounded
-    // batches, each its own short transaction, so that sign-ins are not held behind one long delete.
+    // Device request ids pile up at twice the sign-in rate; keyed by expiry (schema v4), they are forgotten in
+    // bounded batches, each its own short transaction, so that sign-ins are not held behind one long delete.
     if (swept)
       swept = purge_in_batches(stop, *database, [now](store::Db& db, int limit) {
         return store::DeviceNonceRepo(db).purge_expired(now, limit);
-      });
-    if (swept)
-      swept = purge_in_batches(stop, *database, [now](store::Db& db, int limit) {
-        return store::UsedHintRepo(db).purge_expired(now, limit);
       });
     if (!swept) report("housekeeping sweep failed", swept.error());
     lock.lock();

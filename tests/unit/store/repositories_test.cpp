@@ -1,6 +1,8 @@
 // Every repository's reads and writes, on every backend (SQLite file, SQLite :memory:, PostgreSQL).
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "backends.h"
 
 namespace avow::store {
@@ -590,6 +592,10 @@ TEST_P(RepoTest, ReplayRecordsArePurgedInBoundedBatchesEarliestFirst) {
   }
   EXPECT_EQ(nonces.purge_expired(kT0 + 500, 3).value(), 5);
   EXPECT_EQ(nonces.purge_expired(kT0 + 500, 3).value(), 0);
+
+  // No limit: everything expired in one statement (the sweep does this for used hints).
+  EXPECT_EQ(hints.purge_expired(kT0 + 5000, std::numeric_limits<int>::max()).value(), 3);  // hint-2, -5, -6
+  EXPECT_EQ(hints.purge_expired(kT0 + 5000, std::numeric_limits<int>::max()).value(), 0);
 }
 
 TEST_P(RepoTest, AuditEvents) {
