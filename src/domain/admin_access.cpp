@@ -8,6 +8,7 @@
 #include "common/random.h"
 #include "domain/admins.h"
 #include "domain/hashing.h"
+#include "domain/sign_in.h"
 #include "domain/states.h"
 #include "domain/users.h"
 #include "domain/validation.h"
@@ -75,6 +76,18 @@ Status append(store::Db& db, const Event& ev, UnixTime at) {
   e.ip = truncate_utf8(ev.ip, kMaxIpBytes);
   e.details = json_text(ev.details);
   return detail::append_audit(db, e);
+}
+
+// How many pushes `admin_id`'s phone got in the last rolling hour, and whether that reaches
+// kMaxAdminPushesPerHour (sign-in by email and re-authentication count together).
+struct PushCount {
+  std::int64_t recent = 0;
+  bool limited = false;
+};
+Result<PushCount> admin_pushes(store::Db& tx, std::string_view admin_id, UnixTime now) {
+  auto recent = store::ChallengeRepo(tx).count_for_admin_since(admin_id, now - kPushRateWindowSeconds);
+  AVOW_TRY(recent);
+  return PushCount{*recent, *recent >= kMaxAdminPushesPerHour};
 }
 
 // The browser binding kept in a ScanCode's details: {"browser": "<hex sha256>", …}.
@@ -209,9 +222,9 @@ Result<std::optional<OpenedChallenge>> AdminAccessService::begin_signin_push(std
       }
       return Opened();
     }
-    auto recent = store::ChallengeRepo(tx).count_for_admin_since(admin->id, now - 3600);
-    AVOW_TRY(recent);
-    if (*recent >= kMaxAdminPushesPerHour) {
+    auto pushes = admin_pushes(tx, admin->id, now);
+    AVOW_TRY(pushes);
+    if (pushes->limited) {
       AVOW_TRY(append(tx,
                       Event{admin->org_id,
                             "system",
@@ -220,7 +233,7 @@ Result<std::optional<OpenedChallenge>> AdminAccessService::begin_signin_push(std
                             "admin",
                             admin->id,
                             context.ip,
-                            {{"method", "push"}, {"reason", "rate_limited"}, {"recent", *recent}}},
+                            {{"method", "push"}, {"reason", "rate_limited"}, {"recent", pushes->recent}}},
                       now));
       return Opened();
     }
@@ -740,9 +753,9 @@ Result<OpenedChallenge> AdminAccessService::begin_reauth(std::string_view admin_
     auto org = store::OrgRepo(tx).get(admin->org_id);
     AVOW_TRY(org);
     const UnixTime now = clock_.unix_now();
-    auto recent = store::ChallengeRepo(tx).count_for_admin_since(admin->id, now - 3600);
-    AVOW_TRY(recent);
-    if (*recent >= kMaxAdminPushesPerHour)
+    auto pushes = admin_pushes(tx, admin->id, now);
+    AVOW_TRY(pushes);
+    if (pushes->limited)
       return fail(ErrorCode::kExhausted, "too many pushes to this phone in the last hour; try again later");
     NewChallenge nc;
     nc.kind = store::ChallengeKind::kAdminSignin;

@@ -537,15 +537,14 @@ class SqlitePool {
     for (;;) {
       sh.checkpoint_cv.wait(lock, [&] { return sh.checkpoint_wanted || sh.checkpoint_stop; });
       if (sh.checkpoint_stop) return;
-      sh.checkpoint_wanted = false;
       lock.unlock();
       const bool emptied = checkpoint_once();
       lock.lock();
-      // Commits made while it ran asked for this same checkpoint.
-      if (emptied) sh.checkpoint_wanted = false;
       // A reader holding an old snapshot for long (an export, say) keeps the WAL from being emptied, and every
       // commit would ask again at once: wait a while before holding the writers again.
       if (!emptied) sh.checkpoint_cv.wait_for(lock, kCheckpointBackoff, [&] { return sh.checkpoint_stop; });
+      // Commits made meanwhile asked for the round just done; the next commit past the threshold asks again.
+      sh.checkpoint_wanted = false;
     }
   }
 

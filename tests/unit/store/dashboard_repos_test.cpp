@@ -52,6 +52,21 @@ class DashboardRepoTest : public ::testing::TestWithParam<Backend> {
     return a;
   }
 
+  // Runs `fn` on a connection to a fresh, empty database of this backend (for upgrade tests).
+  template <class Fn>
+  void on_empty_database(Fn fn) {
+    auto fresh = ScratchDatabase::create(GetParam());
+    ASSERT_TRUE(fresh);
+    auto database = fresh->open(1);
+    ASSERT_TRUE(database);
+    {
+      auto c = database->connection();
+      ASSERT_TRUE(c);
+      fn(**c);
+    }
+    database->close();
+  }
+
   std::vector<std::string> upns(const std::vector<UserRecord>& users) {
     std::vector<std::string> out;
     for (const auto& u : users) out.push_back(u.upn);
@@ -78,14 +93,7 @@ TEST_P(DashboardRepoTest, MigratesToVersionThree) {
 
 // A database made at version 2 keeps its rows through version 3, with the new columns NULL.
 TEST_P(DashboardRepoTest, UpgradeFromVersionTwoKeepsRows) {
-  auto fresh = ScratchDatabase::create(GetParam());
-  ASSERT_TRUE(fresh);
-  auto database = fresh->open(1);
-  ASSERT_TRUE(database);
-  {
-    auto c = database->connection();
-    ASSERT_TRUE(c);
-    Db& old = **c;
+  on_empty_database([&](Db& old) {
     ASSERT_TRUE(migrate(old, all_migrations().first(2)));
     EXPECT_EQ(schema_version(old).value(), 2);
     ASSERT_TRUE(old.execute("INSERT INTO orgs (id, name, created_at) VALUES ('o1', 'Old', 1)"));
@@ -111,20 +119,12 @@ TEST_P(DashboardRepoTest, UpgradeFromVersionTwoKeepsRows) {
     ASSERT_TRUE(s && *s);
     EXPECT_FALSE((*s)->reauthenticated_at);
     EXPECT_FALSE(OrgSettingsRepo(old).find("o1").value());
-  }
-  database->close();
+  });
 }
 
 // Version 4 re-keys device request ids by expiry: the ids recorded before the upgrade are still replays after.
 TEST_P(DashboardRepoTest, UpgradeToVersionFourKeepsDeviceRequestIds) {
-  auto fresh = ScratchDatabase::create(GetParam());
-  ASSERT_TRUE(fresh);
-  auto database = fresh->open(1);
-  ASSERT_TRUE(database);
-  {
-    auto c = database->connection();
-    ASSERT_TRUE(c);
-    Db& old = **c;
+  on_empty_database([&](Db& old) {
     ASSERT_TRUE(migrate(old, all_migrations().first(3)));
     ASSERT_TRUE(old.execute("INSERT INTO device_nonces (device_id, jti, expires_at) VALUES ('d1', 'j1', 100)"));
     ASSERT_TRUE(old.execute("INSERT INTO device_nonces (device_id, jti, expires_at) VALUES ('d1', 'j2', 200)"));
@@ -136,8 +136,7 @@ TEST_P(DashboardRepoTest, UpgradeToVersionFourKeepsDeviceRequestIds) {
     EXPECT_TRUE(nonces.record_once("d2", "j1", 100).value());  // another device's id
     EXPECT_EQ(nonces.purge_expired(150, 10).value(), 2);       // j1 of d1 and of d2
     EXPECT_FALSE(nonces.record_once("d1", "j2", 200).value());
-  }
-  database->close();
+  });
 }
 
 TEST_P(DashboardRepoTest, OrgCount) {
