@@ -2,6 +2,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "common/random.h"
 #include "store/database.h"
+#include "store/sqlite/write_gate.h"
 
 namespace avow::store {
 
@@ -34,25 +37,51 @@ bool is_blank_tail(const char* p, const char* end) {
 // growing with the database; 250 frames was no better than 500.
 constexpr int kCheckpointFrames = 500;
 
+// WAL frames (~16 MiB) past which a writer waits for the checkpointer's round to end before it writes more.
+// Only reached when writers outpace the checkpointer (a machine short of CPU: measured 13–46 MiB of WAL,
+// and 75 MiB before the writer gate, in the test that writes 94 MiB with two writers and six busy loops on
+// two cores). It bounds the WAL, so the disk it takes and the next checkpoint's pause. Writers do not wait
+// while the checkpointer backs off from a long reader, and never longer than kStallLimit.
+constexpr int kCheckpointStallFrames = 4000;
+constexpr std::chrono::milliseconds kStallLimit{250};
+
 // What every connection of one pool shares.
 struct PoolShared {
-  // Serialises this process's writers before they reach SQLite (see database.h).
-  std::mutex write_mutex;
+  // Serialises this process's writers before they reach SQLite (see database.h); the checkpointer goes first.
+  WriteGate write_gate;
 
-  // Set by a committing connection when the WAL has grown past kCheckpointFrames; read by the checkpointer.
+  // The WAL's size in frames after the last commit (any connection of the pool).
+  std::atomic<int> wal_frames{0};
+
+  // Set by a committing connection when the WAL has grown past kCheckpointFrames; cleared by the checkpointer
+  // when its round (and back-off, after a failure) is over.
   std::mutex checkpoint_mu;
-  std::condition_variable checkpoint_cv;
+  std::condition_variable checkpoint_cv;  // wakes the checkpointer
+  std::condition_variable round_over_cv;  // wakes writers waiting in enter_writer()
   bool checkpoint_wanted = false;
+  bool checkpoint_backing_off = false;
   bool checkpoint_stop = false;
+
+  // Takes the write gate, first waiting (see kCheckpointStallFrames) when the WAL is far past the threshold
+  // and the checkpointer is at work on it.
+  std::unique_lock<WriteGate> enter_writer() {
+    if (wal_frames.load(std::memory_order_relaxed) >= kCheckpointStallFrames) {
+      std::unique_lock lock(checkpoint_mu);
+      round_over_cv.wait_for(lock, kStallLimit,
+                             [&] { return !checkpoint_wanted || checkpoint_backing_off || checkpoint_stop; });
+    }
+    return std::unique_lock(write_gate);
+  }
 };
 
 // Installed with sqlite3_wal_hook on every pool connection instead of SQLite's automatic checkpoint, which
-// runs inside the COMMIT that crosses the threshold — i.e. while this process's write mutex is held, so
+// runs inside the COMMIT that crosses the threshold — i.e. while this process's write gate is held, so
 // every other writer waited for the whole copy and both fsyncs (10–20 ms measured). Here the committing
 // thread only wakes the checkpointer.
 int on_wal_commit(void* arg, sqlite3*, const char*, int frames) {
+  auto* shared = static_cast<PoolShared*>(arg);
+  shared->wal_frames.store(frames, std::memory_order_relaxed);
   if (frames >= kCheckpointFrames) {
-    auto* shared = static_cast<PoolShared*>(arg);
     {
       std::lock_guard lock(shared->checkpoint_mu);
       if (shared->checkpoint_wanted) return SQLITE_OK;
@@ -128,8 +157,8 @@ class SqliteDb final : public Db {
       if (rc != SQLITE_OK) return tl::unexpected(error_from(rc, "bind"));
     }
 
-    std::unique_lock<std::mutex> write_lock;
-    if (depth_ == 0 && !sqlite3_stmt_readonly(st.stmt)) write_lock = std::unique_lock(shared_->write_mutex);
+    std::unique_lock<WriteGate> write_lock;
+    if (depth_ == 0 && !sqlite3_stmt_readonly(st.stmt)) write_lock = shared_->enter_writer();
 
     const sqlite3_int64 before = sqlite3_total_changes64(db_);
     const int columns = sqlite3_column_count(st.stmt);
@@ -147,8 +176,8 @@ class SqliteDb final : public Db {
   }
 
   Status execute_script(std::string_view sql) override {
-    std::unique_lock<std::mutex> write_lock;
-    if (depth_ == 0) write_lock = std::unique_lock(shared_->write_mutex);
+    std::unique_lock<WriteGate> write_lock;
+    if (depth_ == 0) write_lock = shared_->enter_writer();
     const char* p = sql.data();
     const char* end = sql.data() + sql.size();
     while (p < end && !is_blank_tail(p, end)) {
@@ -178,7 +207,7 @@ class SqliteDb final : public Db {
   Status transaction(const TransactionFn& fn) override {
     if (depth_ > 0) return savepoint(fn);
 
-    std::unique_lock<std::mutex> write_lock(shared_->write_mutex);
+    std::unique_lock<WriteGate> write_lock = shared_->enter_writer();
     Error last{ErrorCode::kUnavailable, "database busy"};
     for (int attempt = 1; attempt <= max_attempts_; ++attempt) {
       if (attempt > 1) {
@@ -526,6 +555,7 @@ class SqlitePool {
       shared_->checkpoint_stop = true;
     }
     shared_->checkpoint_cv.notify_all();
+    shared_->round_over_cv.notify_all();
     if (checkpointer_.joinable()) checkpointer_.join();
     if (checkpoint_db_) sqlite3_close_v2(checkpoint_db_);
     checkpoint_db_ = nullptr;
@@ -534,6 +564,7 @@ class SqlitePool {
   void checkpoint_loop() {
     PoolShared& sh = *shared_;
     std::unique_lock lock(sh.checkpoint_mu);
+    std::chrono::milliseconds backoff{0};
     for (;;) {
       sh.checkpoint_cv.wait(lock, [&] { return sh.checkpoint_wanted || sh.checkpoint_stop; });
       if (sh.checkpoint_stop) return;
@@ -541,10 +572,20 @@ class SqlitePool {
       const bool emptied = checkpoint_once();
       lock.lock();
       // A reader holding an old snapshot for long (an export, say) keeps the WAL from being emptied, and every
-      // commit would ask again at once: wait a while before holding the writers again.
-      if (!emptied) sh.checkpoint_cv.wait_for(lock, kCheckpointBackoff, [&] { return sh.checkpoint_stop; });
+      // commit would ask again at once: wait before holding the writers again, longer after each failure. A
+      // reader that was only descheduled for a moment (a loaded machine) costs one short wait, not a second
+      // of WAL growth.
+      backoff = emptied ? std::chrono::milliseconds{0}
+                        : std::clamp(backoff * 2, kCheckpointBackoffMin, kCheckpointBackoffMax);
+      if (!emptied) {
+        sh.checkpoint_backing_off = true;
+        sh.round_over_cv.notify_all();
+        sh.checkpoint_cv.wait_for(lock, backoff, [&] { return sh.checkpoint_stop; });
+        sh.checkpoint_backing_off = false;
+      }
       // Commits made meanwhile asked for the round just done; the next commit past the threshold asks again.
       sh.checkpoint_wanted = false;
+      sh.round_over_cv.notify_all();
     }
   }
 
@@ -557,7 +598,8 @@ class SqlitePool {
     if (sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) != SQLITE_OK) {
       return false;  // another process is checkpointing, or the file is busy
     }
-    std::lock_guard writers(shared_->write_mutex);
+    shared_->write_gate.lock_first();
+    std::lock_guard writers(shared_->write_gate, std::adopt_lock);
     // SQLITE_BUSY when a reader held an older snapshot for the whole busy timeout; readers are short, and
     // the ones that start once the WAL is fully copied no longer hold it, so a few tries normally do.
     for (int attempt = 0; attempt < kCheckpointTries; ++attempt) {
@@ -569,7 +611,8 @@ class SqlitePool {
     return false;
   }
 
-  static constexpr std::chrono::milliseconds kCheckpointBackoff{1000};
+  static constexpr std::chrono::milliseconds kCheckpointBackoffMin{25};
+  static constexpr std::chrono::milliseconds kCheckpointBackoffMax{1000};
   static constexpr std::chrono::milliseconds kCheckpointWait{5};  // per try
   static constexpr int kCheckpointTries = 4;
   sqlite3* checkpoint_db_ = nullptr;
