@@ -598,8 +598,13 @@ class SqlitePool {
     if (sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) != SQLITE_OK) {
       return false;  // another process is checkpointing, or the file is busy
     }
-    shared_->write_gate.lock_first();
-    std::lock_guard writers(shared_->write_gate, std::adopt_lock);
+    struct HoldWriters {
+      WriteGate& gate;
+      explicit HoldWriters(WriteGate& g) : gate(g) { gate.lock_first(); }
+      ~HoldWriters() { gate.unlock_first(); }
+      HoldWriters(const HoldWriters&) = delete;
+      HoldWriters& operator=(const HoldWriters&) = delete;
+    } writers(shared_->write_gate);
     // SQLITE_BUSY when a reader held an older snapshot for the whole busy timeout; readers are short, and
     // the ones that start once the WAL is fully copied no longer hold it, so a few tries normally do.
     for (int attempt = 0; attempt < kCheckpointTries; ++attempt) {

@@ -1,4 +1,4 @@
-// The SQLite writers' gate: the checkpointer's lock_first() goes ahead of writers already waiting, and no
+// The SQLite writers' gate: writers that arrive after the checkpointer's lock_first() wait for it, and no
 // waiter is ever lost.
 #include "store/sqlite/write_gate.h"
 
@@ -13,17 +13,29 @@
 namespace avow::store {
 namespace {
 
-// Spins until pred() holds; the waits are on other threads' progress, which has no other signal.
+// Polls until pred() holds (true) or ten seconds pass (false); the waits are on other threads' progress,
+// which has no other signal.
 template <class Pred>
-void wait_until(Pred pred) {
-  while (!pred()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+bool wait_until(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
 }
 
-TEST(WriteGateTest, TheCheckpointerGoesBeforeWritersThatWaitedLonger) {
+TEST(WriteGateTest, WritersThatArriveAfterTheCheckpointerWaitForIt) {
   WriteGate gate;
   std::vector<std::string> order;  // appended to while holding the gate
   gate.lock();
 
+  std::thread checkpointer([&] {
+    gate.lock_first();
+    order.push_back("checkpointer");
+    gate.unlock_first();
+  });
+  ASSERT_TRUE(wait_until([&] { return gate.first_wanted(); }));  // in lock_first(), blocked on the holder
   std::vector<std::thread> writers;
   for (int i = 0; i < 3; ++i) {
     writers.emplace_back([&] {
@@ -31,21 +43,15 @@ TEST(WriteGateTest, TheCheckpointerGoesBeforeWritersThatWaitedLonger) {
       order.push_back("writer");
     });
   }
-  wait_until([&] { return gate.waiting() == 3; });
-  std::thread checkpointer([&] {
-    gate.lock_first();
-    order.push_back("checkpointer");
-    gate.unlock();
-  });
-  wait_until([&] { return gate.waiting_first() == 1; });
-
+  // The writers wait behind the checkpointer, not on the lock.
+  const bool parked = wait_until([&] { return gate.parked() == 3; });
   gate.unlock();
   checkpointer.join();
   for (auto& t : writers) t.join();
+  ASSERT_TRUE(parked) << "writers that came after lock_first() went for the lock";
   ASSERT_EQ(order.size(), 4u);
   EXPECT_EQ(order.front(), "checkpointer");
-  EXPECT_EQ(gate.waiting(), 0u);
-  EXPECT_EQ(gate.waiting_first(), 0u);
+  EXPECT_EQ(gate.parked(), 0u);
 }
 
 TEST(WriteGateTest, OneHolderAtATimeAndEveryWaiterGetsIn) {
@@ -67,7 +73,7 @@ TEST(WriteGateTest, OneHolderAtATimeAndEveryWaiterGetsIn) {
         if (t == 0 && i % 10 == 0) {
           gate.lock_first();
           enter();
-          gate.unlock();
+          gate.unlock_first();
         } else {
           std::lock_guard held(gate);
           enter();
