@@ -351,7 +351,7 @@ Response authorize_blocking(const EntraRouteDeps& d, const AuthorizeInput& in) {
     started.reset();
     replayed = false;
     replay_check_failed = false;
-    Result<bool> first_use = store::UsedHintRepo(tx).record_once(hint_key, replay_until);
+    Result<bool> first_use = store::UsedHintRepo(tx).record_once(hint_key, hint->issued_at, replay_until);
     if (!first_use) {
       replay_check_failed = true;
       return tl::unexpected(first_use.error());

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
-#include <limits>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -253,13 +252,15 @@ void maintenance(std::stop_token stop, crypto::KeyRing* ring, std::shared_ptr<st
       AVOW_TRY(store::ChallengeRepo(db).expire_due(now));
       AVOW_TRY(store::ScanCodeRepo(db).expire_due(now));
       AVOW_TRY(store::SessionRepo(db).purge_expired(now));
-      // Used hints are keyed by the hint's hash, spread over the whole index: deleting them in batches would
-      // rewrite most of its pages once per batch, so they go in one statement.
-      AVOW_TRY(store::UsedHintRepo(db).purge_expired(now, std::numeric_limits<int>::max()));
       return ok();
     });
-    // Device request ids pile up at twice the sign-in rate; keyed by expiry (schema v4), they are forgotten in
-    // bounded batches, each its own short transaction, so that sign-ins are not held behind one long delete.
+    // Replay records pile up with sign-ins: one used hint per sign-in, two device request ids. Keyed by time
+    // (schema v4 and v5), they are forgotten in bounded batches, each its own short transaction, so that
+    // sign-ins are not held behind one long delete.
+    if (swept)
+      swept = purge_in_batches(stop, *database, [now](store::Db& db, int limit) {
+        return store::UsedHintRepo(db).purge_expired(now, limit);
+      });
     if (swept)
       swept = purge_in_batches(stop, *database, [now](store::Db& db, int limit) {
         return store::DeviceNonceRepo(db).purge_expired(now, limit);

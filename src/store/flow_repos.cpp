@@ -312,10 +312,14 @@ Result<std::int64_t> ScanCodeRepo::expire_due(UnixTime now) {
 
 // ===================================================================== UsedHintRepo
 
-Result<bool> UsedHintRepo::record_once(std::string_view key, UnixTime expires_at) {
+Result<bool> UsedHintRepo::record_once(std::string_view key, UnixTime issued_at, UnixTime expires_at) {
+  // Records from before schema version 5 have issued_at 0 (see migrations.cpp); one more seek in the same
+  // statement still refuses their replays.
   return won(
-      db_.execute("INSERT INTO used_hints (hint_key, expires_at) VALUES ($1, $2) ON CONFLICT (hint_key) DO NOTHING",
-                  {key, expires_at}));
+      db_.execute("INSERT INTO used_hints (issued_at, hint_key, expires_at) SELECT $1, $2, $3 "
+                  "WHERE NOT EXISTS (SELECT 1 FROM used_hints WHERE issued_at = 0 AND hint_key = $2) "
+                  "ON CONFLICT (issued_at, hint_key) DO NOTHING",
+                  {issued_at, key, expires_at}));
 }
 
 Result<std::int64_t> UsedHintRepo::purge_expired(UnixTime now, int limit) {

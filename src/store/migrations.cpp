@@ -267,11 +267,30 @@ DROP TABLE device_nonces;
 ALTER TABLE device_nonces_v4 RENAME TO device_nonces;
 )sql";
 
-constexpr std::array<Migration, 4> kMigrations = {{
+// Version 5: used hints keyed by the hint's signed `iat` first, for the reason of version 4: the sweep forgot
+// them in one statement that dirtied pages all over the old key's index (a hash). A replayed hint carries the
+// same `iat`, so the key still catches it; the expiry cannot lead the key, because it depends on when the hint
+// was first seen. Hints recorded before the upgrade keep `issued_at` 0 (their `iat` is not known), and are
+// still refused until they expire (UsedHintRepo::record_once looks them up too).
+constexpr std::string_view kSchemaV5 = R"sql(
+CREATE TABLE used_hints_v5 (
+  issued_at   BIGINT NOT NULL,
+  hint_key    TEXT NOT NULL,
+  expires_at  BIGINT NOT NULL,
+  PRIMARY KEY (issued_at, hint_key)
+);
+INSERT INTO used_hints_v5 (issued_at, hint_key, expires_at) SELECT 0, hint_key, expires_at FROM used_hints;
+DROP TABLE used_hints;
+ALTER TABLE used_hints_v5 RENAME TO used_hints;
+CREATE INDEX used_hints_expiry ON used_hints (expires_at);
+)sql";
+
+constexpr std::array<Migration, 5> kMigrations = {{
     {1, "initial schema", kSchemaV1},
     {2, "fallback codes", kSchemaV2},
     {3, "dashboard", kSchemaV3},
     {4, "device request ids by expiry", kSchemaV4},
+    {5, "used hints by issue time", kSchemaV5},
 }};
 
 // The bookkeeping table itself is created outside the numbered list so that version 0 means "empty".

@@ -268,8 +268,10 @@ class ScanCodeRepo {
 class UsedHintRepo {
  public:
   explicit UsedHintRepo(Db& db) : db_(db) {}
-  // Records `key` until `expires_at`: true the first time, false when it is already recorded (a replay).
-  Result<bool> record_once(std::string_view key, UnixTime expires_at);
+  // Records `key` of a hint signed at `issued_at` (its `iat`) until `expires_at`: true the first time, false
+  // when it is already recorded (a replay). `issued_at` must come from the signed hint, so that a replay gives
+  // the same one: it leads the record's key, which keeps records of one time together for the sweep.
+  Result<bool> record_once(std::string_view key, UnixTime issued_at, UnixTime expires_at);
   // Forgets at most `limit` keys whose expires_at <= now, the earliest first (more only when more than `limit`
   // share the earliest expiry second: those go together); returns how many. A bounded batch keeps the write
   // lock short: the periodic sweep calls it until it returns less than `limit`.

@@ -139,6 +139,26 @@ TEST_P(DashboardRepoTest, UpgradeToVersionFourKeepsDeviceRequestIds) {
   });
 }
 
+// Version 5 re-keys used hints by the hint's iat. Hints recorded before the upgrade (iat unknown) are still
+// replays after it, until they expire.
+TEST_P(DashboardRepoTest, UpgradeToVersionFiveKeepsUsedHints) {
+  on_empty_database([&](Db& old) {
+    ASSERT_TRUE(migrate(old, all_migrations().first(4)));
+    ASSERT_TRUE(old.execute("INSERT INTO used_hints (hint_key, expires_at) VALUES ('h1', 100)"));
+    ASSERT_TRUE(old.execute("INSERT INTO used_hints (hint_key, expires_at) VALUES ('h2', 200)"));
+    ASSERT_TRUE(migrate(old));
+    EXPECT_EQ(schema_version(old).value(), latest_schema_version());
+    UsedHintRepo hints(old);
+    EXPECT_FALSE(hints.record_once("h1", 50, 110).value());  // still a replay, whatever its iat
+    EXPECT_FALSE(hints.record_once("h2", 60, 120).value());
+    EXPECT_TRUE(hints.record_once("h3", 50, 150).value());
+    EXPECT_EQ(hints.purge_expired(150, 10).value(), 2);     // h1 (recorded before) and h3
+    EXPECT_TRUE(hints.record_once("h1", 50, 300).value());  // forgotten: accepted again
+    EXPECT_FALSE(hints.record_once("h2", 60, 300).value());
+    EXPECT_FALSE(hints.record_once("h1", 50, 300).value());
+  });
+}
+
 TEST_P(DashboardRepoTest, OrgCount) {
   OrgRepo orgs(db());
   EXPECT_EQ(orgs.count().value(), 1);

@@ -550,12 +550,13 @@ TEST_P(RepoTest, DeviceNoncesRecordOncePerDevice) {
 
 TEST_P(RepoTest, UsedHintsRecordOnce) {
   UsedHintRepo hints(db());
-  EXPECT_TRUE(hints.record_once("k1", kT0 + 600).value());
-  EXPECT_FALSE(hints.record_once("k1", kT0 + 600).value());
-  EXPECT_TRUE(hints.record_once("k2", kT0 + 10).value());
+  EXPECT_TRUE(hints.record_once("k1", kT0, kT0 + 600).value());
+  EXPECT_FALSE(hints.record_once("k1", kT0, kT0 + 600).value());
+  EXPECT_FALSE(hints.record_once("k1", kT0, kT0 + 900).value());  // replayed later: the key is the same
+  EXPECT_TRUE(hints.record_once("k2", kT0 - 5, kT0 + 10).value());
   EXPECT_EQ(hints.purge_expired(kT0 + 10, 100).value(), 1);
-  EXPECT_TRUE(hints.record_once("k2", kT0 + 700).value());
-  EXPECT_FALSE(hints.record_once("k1", kT0 + 600).value());
+  EXPECT_TRUE(hints.record_once("k2", kT0 - 5, kT0 + 700).value());
+  EXPECT_FALSE(hints.record_once("k1", kT0, kT0 + 600).value());
 }
 
 // The sweep forgets replay records in bounded batches: never more than the limit, the earliest first, and
@@ -564,7 +565,7 @@ TEST_P(RepoTest, ReplayRecordsArePurgedInBoundedBatchesEarliestFirst) {
   UsedHintRepo hints(db());
   DeviceNonceRepo nonces(db());
   for (int i = 0; i < 7; ++i) {
-    ASSERT_TRUE(hints.record_once("hint-" + std::to_string(i), kT0 + 10 * i).value());
+    ASSERT_TRUE(hints.record_once("hint-" + std::to_string(i), kT0 + 10 * i - 600, kT0 + 10 * i).value());
     ASSERT_TRUE(
         nonces.record_once(i % 2 ? s_.device.id : "another-device", "jti-" + std::to_string(i), kT0 + 10 * i).value());
   }
@@ -572,8 +573,8 @@ TEST_P(RepoTest, ReplayRecordsArePurgedInBoundedBatchesEarliestFirst) {
   EXPECT_EQ(hints.purge_expired(kT0 + 45, 3).value(), 3);
   EXPECT_EQ(nonces.purge_expired(kT0 + 45, 3).value(), 3);
   // The three earliest are gone (recording them again succeeds), the fourth is still there.
-  EXPECT_TRUE(hints.record_once("hint-2", kT0 + 1000).value());
-  EXPECT_FALSE(hints.record_once("hint-3", kT0 + 1000).value());
+  EXPECT_TRUE(hints.record_once("hint-2", kT0 + 20 - 600, kT0 + 1000).value());
+  EXPECT_FALSE(hints.record_once("hint-3", kT0 + 30 - 600, kT0 + 1000).value());
   // (A device request id is recorded with the expiry its signed iat gives, the same for a replay.)
   EXPECT_TRUE(nonces.record_once("another-device", "jti-2", kT0 + 20).value());  // recorded again: expired
   EXPECT_FALSE(nonces.record_once(s_.device.id, "jti-3", kT0 + 30).value());
@@ -582,7 +583,7 @@ TEST_P(RepoTest, ReplayRecordsArePurgedInBoundedBatchesEarliestFirst) {
   EXPECT_EQ(hints.purge_expired(kT0 + 45, 3).value(), 0);
   EXPECT_EQ(nonces.purge_expired(kT0 + 45, 3).value(), 0);
   // Not yet expired: kept.
-  EXPECT_FALSE(hints.record_once("hint-6", kT0 + 1000).value());
+  EXPECT_FALSE(hints.record_once("hint-6", kT0 + 60 - 600, kT0 + 1000).value());
   EXPECT_FALSE(nonces.record_once("another-device", "jti-6", kT0 + 60).value());
 
   EXPECT_EQ(nonces.purge_expired(kT0 + 100, 3).value(), 2);  // jti-5 and jti-6

@@ -39,7 +39,7 @@ void populate(Database& database) {
   }
   SigningKeyRow k{"kid-1", "RS256", "active", kT0, kT0, 0, std::string("\0\x01sealed\xff", 9), std::string()};
   ASSERT_TRUE(SigningKeyRepo(db).save(k));
-  ASSERT_TRUE(db.execute("INSERT INTO used_hints (hint_key, expires_at) VALUES ('h', 5)"));
+  ASSERT_TRUE(db.execute("INSERT INTO used_hints (issued_at, hint_key, expires_at) VALUES (1, 'h', 5)"));
   // Schema v3: a settings row and the new stamps.
   OrgSettingsRecord settings;
   settings.org_id = s.org.id;
