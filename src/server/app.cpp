@@ -203,24 +203,6 @@ struct KeyRingReloads {
 constexpr int kSweepBatch = 500;
 constexpr auto kSweepPause = std::chrono::milliseconds(2);
 
-// Runs `purge(db, kSweepBatch)` in its own transaction until it forgets fewer than kSweepBatch rows.
-template <class Purge>
-Status purge_in_batches(const std::stop_token& stop, store::Database& database, const Purge& purge) {
-  for (;;) {
-    std::int64_t forgotten = 0;
-    Status st = database.transaction([&](store::Db& db) -> Status {
-      auto n = purge(db, kSweepBatch);
-      AVOW_TRY(n);
-      forgotten = *n;
-      return ok();
-    });
-    if (!st || forgotten < kSweepBatch || stop.stop_requested()) return st;
-    // The write lock is not fair: without a pause this thread would take it back at once, batch after batch,
-    // and the sign-ins waiting for it would wait for the whole sweep after all.
-    std::this_thread::sleep_for(kSweepPause);
-  }
-}
-
 // Housekeeping on its own thread (every step blocks on the database): re-reads the key ring when asked
 // (`reloads`) and every kKeyRingReloadInterval, and every kSweepInterval expires challenges and ScanCodes past
 // their time and forgets spent replay-protection entries and dead sessions.
@@ -257,14 +239,15 @@ void maintenance(std::stop_token stop, crypto::KeyRing* ring, std::shared_ptr<st
     // Replay records pile up with sign-ins: one used hint per sign-in, two device request ids. Keyed by time
     // (schema v4 and v5), they are forgotten in bounded batches, each its own short transaction, so that
     // sign-ins are not held behind one long delete.
-    if (swept)
-      swept = purge_in_batches(stop, *database, [now](store::Db& db, int limit) {
-        return store::UsedHintRepo(db).purge_expired(now, limit);
-      });
-    if (swept)
-      swept = purge_in_batches(stop, *database, [now](store::Db& db, int limit) {
-        return store::DeviceNonceRepo(db).purge_expired(now, limit);
-      });
+    const store::PurgeFn replay_records[] = {
+        [now](store::Db& db, int limit) { return store::UsedHintRepo(db).purge_expired(now, limit); },
+        [now](store::Db& db, int limit) { return store::DeviceNonceRepo(db).purge_expired(now, limit); },
+    };
+    for (const store::PurgeFn& purge : replay_records) {
+      if (!swept) break;
+      auto forgotten = store::purge_in_batches(*database, kSweepBatch, kSweepPause, purge, stop);
+      if (!forgotten) swept = tl::unexpected(forgotten.error());
+    }
     if (!swept) report("housekeeping sweep failed", swept.error());
     lock.lock();
   }

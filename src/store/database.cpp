@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <thread>
 
 #include "store/migrations.h"
 
@@ -121,6 +122,26 @@ Result<std::shared_ptr<Database>> open_database(const DatabaseOptions& options) 
   sqlite.on_transaction_retry = options.on_transaction_retry;
   sqlite.create_if_missing = options.create_if_missing;
   return open_sqlite(sqlite);
+}
+
+Result<std::int64_t> purge_in_batches(Database& database, int batch, std::chrono::milliseconds pause,
+                                      const PurgeFn& purge, const std::stop_token& stop) {
+  std::int64_t total = 0;
+  for (;;) {
+    std::int64_t forgotten = 0;
+    Status st = database.transaction([&](Db& db) -> Status {
+      auto n = purge(db, batch);
+      AVOW_TRY(n);
+      forgotten = *n;
+      return ok();
+    });
+    if (!st) return tl::unexpected(st.error());
+    total += forgotten;
+    // A short batch does not mean the end: a batch stops at a whole second of expiries (at 450 records a
+    // second, batches of 500 forget 450), so only an empty one does.
+    if (forgotten == 0 || stop.stop_requested()) return total;
+    std::this_thread::sleep_for(pause);
+  }
 }
 
 }  // namespace avow::store

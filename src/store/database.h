@@ -31,6 +31,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <string_view>
 
@@ -172,5 +173,14 @@ struct DatabaseOptions {
 
 // open_postgres or open_sqlite, by the form of url_or_path. Errors as theirs.
 Result<std::shared_ptr<Database>> open_database(const DatabaseOptions& options);
+
+// Forgets expired rows in short transactions so that other writers are never held behind one long delete:
+// runs `purge(db, batch)` (which forgets at most about `batch` rows, see UsedHintRepo::purge_expired) in a
+// transaction of its own, again until a run forgets nothing or `stop` is requested, pausing `pause` between
+// runs (the write lock is not fair: without a pause the caller would take it back at once). Returns how many
+// rows were forgotten in all, or the first error.
+using PurgeFn = std::function<Result<std::int64_t>(Db& db, int batch)>;
+Result<std::int64_t> purge_in_batches(Database& database, int batch, std::chrono::milliseconds pause,
+                                      const PurgeFn& purge, const std::stop_token& stop = {});
 
 }  // namespace avow::store

@@ -599,6 +599,51 @@ TEST_P(RepoTest, ReplayRecordsArePurgedInBoundedBatchesEarliestFirst) {
   EXPECT_EQ(hints.purge_expired(kT0 + 5000, std::numeric_limits<int>::max()).value(), 0);
 }
 
+// The sweep's batches go on until nothing expired is left, also after a batch that forgot fewer than its size:
+// a batch stops at a whole second of expiries, so at 300 records a second batches of 500 forget 300 each.
+TEST_P(RepoTest, PurgeInBatchesForgetsEverythingExpired) {
+  ASSERT_TRUE(db().transaction([&](Db& tx) -> Status {
+    for (int second = 0; second < 5; ++second) {
+      for (int i = 0; i < 300; ++i) {
+        const std::string id = std::to_string(second) + "-" + std::to_string(i);
+        AVOW_TRY(UsedHintRepo(tx).record_once("hint-" + id, kT0 + second - 600, kT0 + second));
+        AVOW_TRY(DeviceNonceRepo(tx).record_once("device", "jti-" + id, kT0 + second));
+      }
+    }
+    AVOW_TRY(UsedHintRepo(tx).record_once("hint-kept", kT0 + 5 - 600, kT0 + 5));
+    AVOW_TRY(DeviceNonceRepo(tx).record_once("device", "jti-kept", kT0 + 5));
+    return ok();
+  }));
+  conn_.reset();  // an in-memory database has one connection
+
+  int runs = 0;
+  auto hints = purge_in_batches(*db_, 500, std::chrono::milliseconds(0), [&](Db& tx, int batch) {
+    ++runs;
+    return UsedHintRepo(tx).purge_expired(kT0 + 4, batch);
+  });
+  ASSERT_TRUE(hints) << hints.error().message;
+  EXPECT_EQ(*hints, 1500);
+  EXPECT_EQ(runs, 6);  // five batches of one second each, then an empty one
+  auto nonces = purge_in_batches(*db_, 500, std::chrono::milliseconds(0),
+                                 [&](Db& tx, int batch) { return DeviceNonceRepo(tx).purge_expired(kT0 + 4, batch); });
+  ASSERT_TRUE(nonces) << nonces.error().message;
+  EXPECT_EQ(*nonces, 1500);
+
+  // An error ends the batches and is reported.
+  auto failed = purge_in_batches(*db_, 500, std::chrono::milliseconds(0), [&](Db&, int) -> Result<std::int64_t> {
+    return fail(ErrorCode::kUnavailable, "disk gone");
+  });
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message, "disk gone");
+
+  auto c = db_->connection();
+  ASSERT_TRUE(c);
+  conn_.emplace(std::move(*c));
+  EXPECT_FALSE(UsedHintRepo(db()).record_once("hint-kept", kT0 + 5 - 600, kT0 + 5).value());  // not expired
+  EXPECT_FALSE(DeviceNonceRepo(db()).record_once("device", "jti-kept", kT0 + 5).value());
+  EXPECT_TRUE(UsedHintRepo(db()).record_once("hint-4-299", kT0 + 4 - 600, kT0 + 4).value());  // forgotten
+}
+
 TEST_P(RepoTest, AuditEvents) {
   AuditRepo audit(db());
   std::vector<std::int64_t> ids;
