@@ -130,10 +130,11 @@ test('a port already in use fails start-up with exit 1', async () => {
   }
 });
 
-test('a restart reuses the data: same master key, same JWKS', async () => {
+test('a restart reuses the data: same master key, same JWKS; only the first start migrates', async () => {
   const first = await startAvowd();
   const jwks1 = (await request(`${first.url}/.well-known/jwks.json`)).body;
   assert.equal((await first.stop()).code, 0);
+  assert.match(first.stderr(), /"msg":"database migrated".*"from_version":"0".*"to_version":"[1-9]\d*"/);
   assert.equal(statSync(first.dataDir).mode & 0o777, 0o700, 'data dir is 0700');
   assert.equal(statSync(join(first.dataDir, 'master.key')).mode & 0o777, 0o600, 'master key is 0600');
 
@@ -144,6 +145,7 @@ test('a restart reuses the data: same master key, same JWKS', async () => {
   } finally {
     assert.equal((await second.stop()).code, 0);
   }
+  assert.doesNotMatch(second.stderr(), /database migrated/);
 });
 
 test('keys rotate moves next → active → retired; keys list shows it', async () => {
