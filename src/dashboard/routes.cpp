@@ -66,15 +66,6 @@ std::string utc_text(std::optional<std::int64_t> t, std::string_view none = "nev
   return buf;
 }
 
-std::string day_text(std::int64_t t) {
-  const std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
-
 // "YYYY-MM-DD" → Unix seconds at 00:00 UTC; nullopt when malformed.
 std::optional<std::int64_t> parse_day(std::string_view s) {
   if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;

@@ -268,7 +268,9 @@ TEST_F(AdminAccessTest, AnAdminsDeviceSignsInByScanAndOnlyThatBrowserClaimsIt) {
   EXPECT_TRUE(contains(kinds, "admin.signin_scanned"));
   EXPECT_TRUE(contains(kinds, "admin.signin"));
   for (const auto& e : audit(org_.id)) {
-    if (e.kind == "admin.signin") EXPECT_EQ(nlohmann::json::parse(e.details)["method"], "scan");
+    if (e.kind == "admin.signin") {
+      EXPECT_EQ(nlohmann::json::parse(e.details)["method"], "scan");
+    }
   }
   expect_no_secrets_in_audit({code->code, hash_});
 }

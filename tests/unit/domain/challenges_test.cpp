@@ -28,7 +28,10 @@ class ChallengesTest : public testing::DomainTest {
     r.org_id = org_.id;
     r.user_id = u.id;
     r.integration_id = integration_.id;
-    r.context = {"203.0.113.9", "Mozilla/5.0", integration_.name, u.upn};
+    r.context.ip = "203.0.113.9";
+    r.context.user_agent = "Mozilla/5.0";
+    r.context.integration_name = integration_.name;
+    r.context.user_label = u.upn;
     r.nonce = "nonce-1";
     r.state_param = "state-1";
     r.redirect_uri = "https://login.microsoftonline.com/common/federation/externalauthprovider";
