@@ -114,11 +114,10 @@ Result<State> open_state(const Config& c, bool create) {
   state.database = std::move(*db);
   const Result<int> version_before = state.database->schema_version();
   if (Status m = state.database->migrate(); !m) return fail(m.error().code, "database migration: " + m.error().message);
-  if (const Result<int> version = state.database->schema_version(); version && version_before) {
-    if (*version != *version_before) {
-      log::info("database migrated",
-                {{"from_version", std::to_string(*version_before)}, {"to_version", std::to_string(*version)}});
-    }
+  if (const Result<int> version = state.database->schema_version();
+      version && version_before && *version != *version_before) {
+    log::info("database migrated",
+              {{"from_version", std::to_string(*version_before)}, {"to_version", std::to_string(*version)}});
   }
 
   state.key_store = std::make_unique<DbSigningKeyStore>(state.database);

@@ -274,7 +274,8 @@ class UsedHintRepo {
   Result<bool> record_once(std::string_view key, UnixTime issued_at, UnixTime expires_at);
   // Forgets at most `limit` keys whose expires_at <= now, the earliest first (more only when more than `limit`
   // share the earliest expiry second: those go together); returns how many. A bounded batch keeps the write
-  // lock short: the periodic sweep calls it until it returns less than `limit`.
+  // lock short: the periodic sweep calls it until it returns 0 (store::purge_in_batches). A batch may return
+  // less than `limit` with more left: it stops at a whole second of expiries.
   Result<std::int64_t> purge_expired(UnixTime now, int limit);
 
  private:

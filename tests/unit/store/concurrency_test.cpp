@@ -269,6 +269,29 @@ TEST(RetryTest, GivesUpAfterTheConfiguredAttempts) {
 namespace avow::store {
 namespace {
 
+// A SQLite file's WAL as the tests watch it: its size, and its header's salt, which SQLite changes each time
+// the WAL starts over (empty when there is no WAL yet).
+struct WalState {
+  std::uintmax_t size = 0;
+  std::string salt;
+};
+WalState wal_state(const std::string& db_path) {
+  std::ifstream in(db_path + "-wal", std::ios::binary);
+  std::string header(32, '\0');
+  if (!in.read(header.data(), 32)) return {};
+  in.seekg(0, std::ios::end);
+  return {static_cast<std::uintmax_t>(in.tellg()), header.substr(16, 8)};
+}
+
+// A pool on a new SQLite file with a table of large rows for the WAL tests.
+std::shared_ptr<Database> open_scratch_file(const std::string& path, int pool) {
+  auto db = open_file(path, pool);
+  if (!db) return nullptr;
+  auto c = db->connection();
+  if (!c || !(*c)->execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")) return nullptr;
+  return db;
+}
+
 // The pool's background checkpointer keeps the WAL bounded while writers never stop: two writers append
 // ~48 MiB each (many times the ~2 MiB checkpoint threshold) while a reader keeps opening snapshots.
 // SQLite's own automatic checkpoint is off on pool connections, so without the checkpointer (or with one that
@@ -276,27 +299,14 @@ namespace {
 TEST(CheckpointTest, TheWalStartsOverWhileWritersNeverStop) {
   TempDir dir;
   const std::string path = dir.file("wal.db");
-  auto db = open_file(path, 4);
+  auto db = open_scratch_file(path, 4);
   ASSERT_TRUE(db);
-  {
-    auto c = db->connection();
-    ASSERT_TRUE(c);
-    ASSERT_TRUE((*c)->execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body BLOB NOT NULL)"));
-  }
   constexpr int kWriters = 2;
   constexpr int kPerWriter = 3000;
   const std::string body(16 * 1024, 'x');
   std::atomic<bool> writing{true};
   std::atomic<int> reads{0};
 
-  // The WAL file's size, and its header's salt, which SQLite changes each time the WAL starts over.
-  auto wal_state = [&]() -> std::pair<std::uintmax_t, std::string> {
-    std::ifstream in(path + "-wal", std::ios::binary);
-    std::string header(32, '\0');
-    if (!in.read(header.data(), 32)) return {0, ""};
-    in.seekg(0, std::ios::end);
-    return {static_cast<std::uintmax_t>(in.tellg()), header.substr(16, 8)};
-  };
   std::uintmax_t largest_wal = 0;
   std::set<std::string> salts;
 
@@ -322,7 +332,7 @@ TEST(CheckpointTest, TheWalStartsOverWhileWritersNeverStop) {
         });
         ASSERT_TRUE(st) << st.error().message;
         if (w == 0) {
-          auto [size, salt] = wal_state();
+          auto [size, salt] = wal_state(path);
           largest_wal = std::max(largest_wal, size);
           if (!salt.empty()) salts.insert(salt);
         }
@@ -353,22 +363,16 @@ TEST(CheckpointTest, TheWalStartsOverWhileWritersNeverStop) {
 TEST(CheckpointTest, TheWalStartsOverSoonAfterALongReaderEnds) {
   TempDir dir;
   const std::string path = dir.file("long-reader.db");
-  auto db = open_file(path, 2);
+  auto db = open_scratch_file(path, 2);
   ASSERT_TRUE(db);
   auto c = db->connection();
   ASSERT_TRUE(c);
-  ASSERT_TRUE((*c)->execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body BLOB NOT NULL)"));
   const std::string body(16 * 1024, 'x');
   auto write_one = [&] {
     auto r = (*c)->execute("INSERT INTO scratch (body) VALUES ($1)", {Blob{body}});
     ASSERT_TRUE(r) << r.error().message;
   };
-  auto salt = [&] {
-    std::ifstream in(path + "-wal", std::ios::binary);
-    std::string header(32, '\0');
-    in.read(header.data(), 32);
-    return header.substr(16, 8);
-  };
+  auto salt = [&] { return wal_state(path).salt; };
   write_one();
 
   sqlite3* reader = nullptr;

@@ -109,6 +109,15 @@ std::string attribute(const std::string& page, const std::string& name) {
   return html_unescape(m[1]);
 }
 
+// A 400 invalid_request whose description mentions `mentions`.
+void expect_invalid(const Response& r, const std::string& mentions) {
+  EXPECT_EQ(r.status, 400) << r.body;
+  if (r.status != 400) return;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["error"], "invalid_request");
+  EXPECT_NE(j["error_description"].get<std::string>().find(mentions), std::string::npos) << j["error_description"];
+}
+
 asio::awaitable<void> invoke(http::AsyncHandler handler, Request req, std::optional<Response>* out) {
   *out = co_await handler(std::move(req));
 }
@@ -606,13 +615,6 @@ TEST_F(EntraRoutesTest, CustomControlEchoesTheClaim) {
 }
 
 TEST_F(EntraRoutesTest, MalformedRequestsAre400JsonAndNothingIsPosted) {
-  auto expect_invalid = [](const Response& r, const std::string& mentions) {
-    EXPECT_EQ(r.status, 400) << r.body;
-    if (r.status != 400) return;
-    json j = json::parse(r.body);
-    EXPECT_EQ(j["error"], "invalid_request");
-    EXPECT_NE(j["error_description"].get<std::string>().find(mentions), std::string::npos) << j["error_description"];
-  };
   expect_invalid(authorize("scope=openid&nonce=%zz"), "escape");
   expect_invalid(call(request("POST", "/entra/" + new_id() + "/authorize", authorize_body(hint()))),
                  "unknown client_id");
@@ -648,6 +650,15 @@ TEST_F(EntraRoutesTest, MalformedRequestsAre400JsonAndNothingIsPosted) {
   // A replayed hint + nonce.
   const std::string body = authorize_body(hint());
   ASSERT_EQ(authorize(body).status, 200);
+  expect_invalid(authorize(body), "already used");
+}
+
+// A hint + nonce pair is used once for as long as the hint could be accepted, not only at once: the replay
+// record is keyed by the hint's signed iat, which a later replay repeats.
+TEST_F(EntraRoutesTest, AReplayedHintIsRefusedLaterToo) {
+  const std::string body = authorize_body(hint());
+  ASSERT_EQ(authorize(body).status, 200);
+  clock_.advance(std::chrono::minutes(9));  // still within the hint's 10-minute age
   expect_invalid(authorize(body), "already used");
 }
 
